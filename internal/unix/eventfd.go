@@ -1,0 +1,68 @@
+package unix
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// EventFD is a Linux eventfd used as a doorbell between processes. It is
+// non-blocking; Wait sleeps in poll(2).
+type EventFD struct {
+	fd int
+}
+
+// NewEventFD creates a non-blocking, close-on-exec eventfd.
+func NewEventFD() (*EventFD, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	return &EventFD{fd: fd}, nil
+}
+
+// EventFDFrom wraps an eventfd received from another process. It takes ownership
+// of fd and makes it non-blocking.
+func EventFDFrom(fd int) (*EventFD, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("eventfd set non-blocking: %w", err)
+	}
+	return &EventFD{fd: fd}, nil
+}
+
+// FD returns the descriptor, for passing to another process.
+func (e *EventFD) FD() int { return e.fd }
+
+// Signal adds one to the counter, waking a waiter.
+func (e *EventFD) Signal() error {
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], 1)
+	_, err := unix.Write(e.fd, b[:])
+	if err != nil && err != unix.EAGAIN {
+		return fmt.Errorf("eventfd write: %w", err)
+	}
+	return nil
+}
+
+// Wait sleeps until the counter is non-zero or timeout passes (forever if
+// timeout < 0), then resets the counter. Spurious returns are allowed.
+func (e *EventFD) Wait(timeout time.Duration) error {
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	fds := []unix.PollFd{{Fd: int32(e.fd), Events: unix.POLLIN}}
+	if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
+		return fmt.Errorf("eventfd poll: %w", err)
+	}
+	var b [8]byte
+	if _, err := unix.Read(e.fd, b[:]); err != nil && err != unix.EAGAIN {
+		return fmt.Errorf("eventfd read: %w", err)
+	}
+	return nil
+}
+
+// Close releases the descriptor.
+func (e *EventFD) Close() error { return unix.Close(e.fd) }

@@ -1,0 +1,173 @@
+package ring
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// Consumer is the reading side of a ring. It is not safe for concurrent use.
+type Consumer struct {
+	mem      []byte
+	entries  uint32
+	mask     uint32
+	esz      uint32
+	head     uint32 // private: the next slot to read
+	tail     uint32 // last producer index seen
+	peeked   uint32 // entries copied out by Peek and not yet released
+	tailp    *uint32
+	headp    *uint32
+	flagsp   *uint32
+	notifier Notifier
+}
+
+// NewConsumer attaches a consumer to the ring in mem, validating its header. The
+// consumer starts from the head in the header.
+func NewConsumer(mem []byte) (*Consumer, error) {
+	g, err := ReadGeometry(mem)
+	if err != nil {
+		return nil, err
+	}
+	c := &Consumer{
+		mem:     mem[:g.Size():g.Size()],
+		entries: uint32(g.Entries),
+		mask:    uint32(g.Entries - 1),
+		esz:     uint32(g.EntrySize),
+	}
+	c.tailp = word(c.mem, offTail)
+	c.headp = word(c.mem, offHead)
+	c.flagsp = word(c.mem, offFlags)
+	c.head = atomic.LoadUint32(c.headp)
+	c.tail = atomic.LoadUint32(c.tailp)
+	c.notifier = futexNotifier{c.flagsp}
+	return c, nil
+}
+
+// Geometry returns the ring's geometry as validated at attach time.
+func (c *Consumer) Geometry() Geometry {
+	return Geometry{Entries: int(c.entries), EntrySize: int(c.esz)}
+}
+
+// SetNotifier replaces the default futex notifier; it must match the producer's.
+func (c *Consumer) SetNotifier(n Notifier) { c.notifier = n }
+
+// Available returns how many entries are ready to read, loading the producer's
+// tail with acquire ordering.
+func (c *Consumer) Available() (int, error) {
+	t := atomic.LoadUint32(c.tailp)
+	// The producer may not run more than a ring ahead, nor move backwards.
+	if avail := t - c.head; avail > c.entries || t-c.tail > c.entries-(c.tail-c.head) {
+		atomic.AddUint64(dword(c.mem, offConsCorrupt), 1)
+		return 0, fmt.Errorf("%w: producer tail %d with consumer head %d in a ring of %d", ErrCorrupt, t, c.head, c.entries)
+	}
+	c.tail = t
+	return int(t - c.head), nil
+}
+
+// Peek copies up to len(dst)/EntrySize ready entries into dst, in order, and
+// returns how many it copied. Each entry is read from shared memory exactly once,
+// here; decode the copy, never the ring. The entries stay in the ring until Advance.
+func (c *Consumer) Peek(dst []byte) (int, error) {
+	want := uint32(len(dst)) / c.esz
+	avail := c.tail - c.head
+	if avail < want {
+		a, err := c.Available()
+		if err != nil {
+			c.peeked = 0
+			return 0, err
+		}
+		avail = uint32(a)
+	}
+	n := min(want, avail)
+	first := c.head & c.mask
+	k := min(n, c.entries-first) // entries before the end of the array
+	off := HeaderSize + int(first*c.esz)
+	copy(dst, c.mem[off:off+int(k*c.esz)])
+	if k < n {
+		copy(dst[k*c.esz:], c.mem[HeaderSize:HeaderSize+int((n-k)*c.esz)])
+	}
+	c.peeked = n
+	return int(n), nil
+}
+
+// Advance releases the first n entries returned by the last Peek to the producer,
+// publishing the head with release ordering.
+func (c *Consumer) Advance(n int) {
+	if n < 0 || uint32(n) > c.peeked {
+		panic("ring: Advance past what Peek returned")
+	}
+	c.head += uint32(n)
+	c.peeked = 0
+	atomic.StoreUint32(c.headp, c.head)
+}
+
+// Pop copies up to len(dst)/EntrySize entries into dst and releases them at once.
+func (c *Consumer) Pop(dst []byte) (int, error) {
+	n, err := c.Peek(dst)
+	if n > 0 {
+		c.Advance(n)
+	}
+	return n, err
+}
+
+// Arm sets FlagNeedWakeup and re-checks the ring. It returns true if the ring is
+// still empty, in which case the caller may sleep on the notifier and the producer
+// will wake it after its next publish. If entries arrived, it clears the flag and
+// returns false.
+func (c *Consumer) Arm() (bool, error) {
+	atomic.OrUint32(c.flagsp, FlagNeedWakeup)
+	// OrUint32 is a full barrier: the producer either sees the flag after its
+	// tail store, or we see its tail here.
+	n, err := c.Available()
+	if err != nil || n > 0 {
+		c.Disarm()
+		return false, err
+	}
+	return true, nil
+}
+
+// Disarm clears FlagNeedWakeup.
+func (c *Consumer) Disarm() { atomic.AndUint32(c.flagsp, ^FlagNeedWakeup) }
+
+// Sleep arms the ring and, if it is still empty, sleeps on the notifier for at
+// most timeout (forever if negative). It may return early; callers re-check.
+func (c *Consumer) Sleep(timeout time.Duration) error {
+	empty, err := c.Arm()
+	if err != nil || !empty {
+		return err
+	}
+	atomic.AddUint64(dword(c.mem, offSleeps), 1)
+	err = c.notifier.Wait(c.flagsp, timeout)
+	c.Disarm()
+	return err
+}
+
+// Wait returns as soon as entries are ready, spinning up to spins polls before
+// sleeping through the NEED_WAKEUP protocol, until timeout passes (forever if
+// negative). It returns the number of ready entries, zero on timeout.
+func (c *Consumer) Wait(spins int, timeout time.Duration) (int, error) {
+	for i := 0; i < spins; i++ {
+		if n, err := c.Available(); n > 0 || err != nil {
+			return n, err
+		}
+	}
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		if n, err := c.Available(); n > 0 || err != nil {
+			return n, err
+		}
+		left := time.Duration(-1)
+		if timeout >= 0 {
+			left = time.Until(deadline)
+			if left <= 0 {
+				return 0, nil
+			}
+		}
+		if err := c.Sleep(left); err != nil {
+			return 0, err
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package ring
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/accelq/accelq/internal/unix"
+)
+
+// Notifier carries wake-ups from a producer to a sleeping consumer. Both sides of
+// a ring must use the same kind.
+type Notifier interface {
+	// Notify wakes the consumer. The producer calls it only after clearing
+	// FlagNeedWakeup.
+	Notify() error
+	// Wait sleeps until notified or until timeout passes (forever if negative).
+	// flags is the ring's flags word; a futex waits on it directly, other
+	// notifiers may ignore it. Spurious returns are allowed.
+	Wait(flags *uint32, timeout time.Duration) error
+}
+
+// futexNotifier sleeps on the ring's own flags word, so a ring needs no file
+// descriptor to sleep. The word is shared, so the futex is not process-private.
+type futexNotifier struct{ flags *uint32 }
+
+func (f futexNotifier) Notify() error { return unix.FutexWake(f.flags, 1) }
+
+func (f futexNotifier) Wait(flags *uint32, timeout time.Duration) error {
+	v := atomic.LoadUint32(flags)
+	if v&FlagNeedWakeup == 0 {
+		return nil // already woken
+	}
+	// The kernel sleeps only while the word still holds v: a producer that
+	// cleared the flag in between makes this return at once.
+	return unix.FutexWait(flags, v, timeout)
+}
+
+// EventNotifier wakes through an eventfd, which one consumer can share across many
+// rings (a device sleeping on all its queues) and which poll(2) and epoll can watch.
+type EventNotifier struct{ efd *unix.EventFD }
+
+// NewEventNotifier creates an eventfd notifier.
+func NewEventNotifier() (*EventNotifier, error) {
+	e, err := unix.NewEventFD()
+	if err != nil {
+		return nil, err
+	}
+	return &EventNotifier{e}, nil
+}
+
+// EventNotifierFromFD wraps an eventfd received from another process, taking
+// ownership of fd.
+func EventNotifierFromFD(fd int) (*EventNotifier, error) {
+	e, err := unix.EventFDFrom(fd)
+	if err != nil {
+		return nil, err
+	}
+	return &EventNotifier{e}, nil
+}
+
+// FD returns the eventfd, to pass to the other process.
+func (e *EventNotifier) FD() int { return e.efd.FD() }
+
+// Close releases the eventfd.
+func (e *EventNotifier) Close() error { return e.efd.Close() }
+
+// Notify signals the eventfd.
+func (e *EventNotifier) Notify() error { return e.efd.Signal() }
+
+// Wait sleeps on the eventfd; flags is not used.
+func (e *EventNotifier) Wait(flags *uint32, timeout time.Duration) error {
+	return e.efd.Wait(timeout)
+}
