@@ -3,3 +3,5 @@ module github.com/accelq/accelq
 go 1.26.0
 
 require golang.org/x/sys v0.50.0
+
+require golang.org/x/crypto v0.59.0 // indirect

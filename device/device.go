@@ -1,0 +1,120 @@
+package device
+
+import (
+	"errors"
+	"time"
+
+	"github.com/accelq/accelq/ring"
+)
+
+// Device is an accelerator as the driver sees it.
+type Device interface {
+	// Info describes the device and what it can do.
+	Info() Info
+	// CreateQueue starts serving a queue pair. The rings in cfg must already be
+	// initialised by the caller; the device attaches as SQ consumer and CQ producer.
+	CreateQueue(cfg QueueConfig) (Queue, error)
+	// Doorbell is the notifier clients use as the SQ producer's notifier: the device
+	// sleeps on it when every queue is empty. Its FD is passed to remote clients.
+	Doorbell() *ring.EventNotifier
+	// Reset resets the device: every job not yet completed completes with
+	// StatusFlushed, and every queue stops until Rearm.
+	Reset() error
+	// Stats returns a snapshot of per-class counters.
+	Stats() Stats
+	// Close stops the device. Queues still open are flushed.
+	Close() error
+}
+
+// Queue is a queue pair being served by a device.
+type Queue interface {
+	// Stats returns a snapshot of this queue's counters.
+	Stats() Counters
+	// Rearm lets a queue stopped by a device reset fetch again.
+	Rearm() error
+	// Destroy stops fetching from the SQ. Jobs accepted but not yet started
+	// complete with StatusFlushed; jobs already computing finish. Destroy returns
+	// only when every accepted job has its CQE and the device holds no reference to
+	// the queue's memory or keys, so the caller may then unmap everything.
+	Destroy() error
+}
+
+// QueueConfig is what the driver gives a device to serve one queue pair.
+type QueueConfig struct {
+	SQ          []byte        // submission ring, ring.SQESize entries, initialised
+	CQ          []byte        // completion ring, ring.CQESize entries, initialised
+	Space       AddressSpace  // the owning context's address space and keys
+	Classes     uint8         // engine classes the queue may use, as bits 1<<ring.Class
+	Weight      int           // arbitration weight, >= 1; a queue gets up to Weight fetches per round
+	MaxInFlight int           // accepted and not completed jobs, at most; 0 means the CQ size
+	CopyMode    bool          // copy input to device memory before computing and output back after
+	CQNotifier  ring.Notifier // how to wake the client reaping the CQ; nil: futex on the CQ's flags word
+}
+
+// Access is the access a translation needs.
+type Access uint8
+
+const (
+	AccessRead  Access = 1 << 0 // the device reads the buffer
+	AccessWrite Access = 1 << 1 // the device writes the buffer
+)
+
+// Pin keeps a translated region or a key alive while a job uses it. The driver
+// unmaps a region or zeroes a key only after its last pin is released.
+type Pin interface{ Unpin() }
+
+// AddressSpace is one context's memory and keys, as the driver lets the device see
+// them. Implementations must be safe for concurrent use.
+type AddressSpace interface {
+	// Translate returns the bytes ref names, pinned. It refuses (StatusBadAddress) an
+	// unknown region, a range outside the region (overflow-safe), or a write to a
+	// read-only region. A zero ref yields a nil slice, a nil Pin and StatusOK.
+	Translate(ref ring.BufRef, access Access) ([]byte, Pin, ring.Status)
+	// Key returns the key behind handle, pinned (StatusNotPermitted if the
+	// context holds no such key).
+	Key(handle uint32) (*Key, Pin, ring.Status)
+	// Allowed reports whether policy lets this context run op.
+	Allowed(op ring.Opcode) bool
+}
+
+// Info describes a device.
+type Info struct {
+	Name       string               // instance name
+	Profile    string               // device profile, such as "qat-gen4"
+	Ops        []ring.Opcode        // operations the device implements
+	Engines    [ring.NumClasses]int // engines per class
+	TimingOnly bool                 // outputs are not computed; every CQE carries CQETimingOnly
+	MaxDepth   int                  // largest queue depth the device accepts
+}
+
+// Supports reports whether the device implements op.
+func (i *Info) Supports(op ring.Opcode) bool {
+	for _, o := range i.Ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// Counters are the statistics of a queue or an engine class.
+type Counters struct {
+	Submitted   uint64                 // SQEs fetched
+	Completed   uint64                 // CQEs posted
+	ByStatus    map[ring.Status]uint64 // CQEs by status other than StatusOK
+	BytesIn     uint64                 // source bytes of completed jobs
+	BytesOut    uint64                 // bytes written to destinations
+	Busy        time.Duration          // modelled engine time
+	HostLimited time.Duration          // time completions were late because the host computed slower than the model
+	QueueFull   uint64                 // for queues: submissions the client's producer found the SQ full for
+	Flushed     uint64                 // jobs completed with StatusFlushed
+}
+
+// Stats are a device's counters per engine class.
+type Stats struct {
+	Classes [ring.NumClasses]Counters
+	Resets  uint64
+}
+
+// ErrClosed is returned by a device or queue that has been closed or destroyed.
+var ErrClosed = errors.New("device: closed")
