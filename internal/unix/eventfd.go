@@ -49,12 +49,14 @@ func (e *EventFD) Signal() error {
 // Wait sleeps until the counter is non-zero or timeout passes (forever if
 // timeout < 0), then resets the counter. Spurious returns are allowed.
 func (e *EventFD) Wait(timeout time.Duration) error {
-	ms := -1
+	// ppoll rather than poll: device deadlines are microseconds, poll's are milliseconds.
+	var tsp *unix.Timespec
 	if timeout >= 0 {
-		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+		ts := unix.NsecToTimespec(int64(timeout))
+		tsp = &ts
 	}
-	fds := []unix.PollFd{{Fd: int32(e.fd), Events: unix.POLLIN}}
-	if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
+	fds := [1]unix.PollFd{{Fd: int32(e.fd), Events: unix.POLLIN}}
+	if _, err := unix.Ppoll(fds[:], tsp, nil); err != nil && err != unix.EINTR {
 		return fmt.Errorf("eventfd poll: %w", err)
 	}
 	var b [8]byte
