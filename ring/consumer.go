@@ -39,6 +39,11 @@ func NewConsumer(mem []byte) (*Consumer, error) {
 	c.flagsp = word(c.mem, offFlags)
 	c.head = atomic.LoadUint32(c.headp)
 	c.tail = atomic.LoadUint32(c.tailp)
+	// ReadGeometry checked the indices in its copy of the header, but the peer
+	// may have moved the tail since: check the values this side will use.
+	if c.tail-c.head > c.entries {
+		return nil, fmt.Errorf("%w: tail %d is more than %d entries past head %d at attach", ErrCorrupt, c.tail, c.entries, c.head)
+	}
 	c.notifier = futexNotifier{c.flagsp}
 	return c, nil
 }

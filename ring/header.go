@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -65,9 +66,12 @@ func ReadGeometry(mem []byte) (Geometry, error) {
 	if err := checkRegion(mem, HeaderSize); err != nil {
 		return Geometry{}, err
 	}
-	// Copy the header once: the peer may be rewriting it while we look.
+	// Copy the header once: the peer may be rewriting it while we look. Word by
+	// word with atomic loads, since the peer updates indices and flags atomically.
 	var h [HeaderSize]byte
-	copy(h[:], mem)
+	for i := 0; i < HeaderSize; i += 4 {
+		binary.LittleEndian.PutUint32(h[i:], atomic.LoadUint32(word(mem, i)))
+	}
 	le := binary.LittleEndian
 	if m := le.Uint32(h[offMagic:]); m != Magic {
 		return Geometry{}, fmt.Errorf("%w: magic %#08x, want %#08x", ErrBadHeader, m, Magic)

@@ -39,6 +39,11 @@ func NewProducer(mem []byte) (*Producer, error) {
 	p.flagsp = word(p.mem, offFlags)
 	p.tail = atomic.LoadUint32(p.tailp)
 	p.head = atomic.LoadUint32(p.headp)
+	// ReadGeometry checked the indices in its copy of the header, but the peer
+	// may have moved the head since: check the values this side will use.
+	if p.tail-p.head > p.entries {
+		return nil, fmt.Errorf("%w: tail %d is more than %d entries past head %d at attach", ErrCorrupt, p.tail, p.entries, p.head)
+	}
 	p.notifier = futexNotifier{p.flagsp}
 	return p, nil
 }
