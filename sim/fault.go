@@ -1,0 +1,36 @@
+package sim
+
+import "github.com/accelq/accelq/ring"
+
+// devErrEngine is the DevErr code of an injected engine error.
+const devErrEngine = 0x0001
+
+// injectFault applies the device's fault injection to a job just scheduled. It
+// reports whether the job is already settled (an engine error or a reset) and must
+// not be computed.
+func (d *Device) injectFault(j *job) bool {
+	f := &d.faults
+	if f.ErrorRate == 0 && f.StallRate == 0 && f.ResetRate == 0 {
+		return false
+	}
+	if f.StallRate > 0 && d.rng.Float64() < f.StallRate {
+		j.deadline += f.Stall
+	}
+	if f.ErrorRate > 0 && d.rng.Float64() < f.ErrorRate {
+		d.finishAt(j, ring.StatusDeviceError)
+		return true
+	}
+	if f.ResetRate > 0 && d.rng.Float64() < f.ResetRate {
+		d.reset()
+		d.flush(j)
+		d.finishAt(j, ring.StatusFlushed)
+		return true
+	}
+	return false
+}
+
+// finishAt completes a job that will not run at its modelled deadline.
+func (d *Device) finishAt(j *job, st ring.Status) {
+	j.res.Status = st
+	d.pushWaiting(j)
+}

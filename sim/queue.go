@@ -1,0 +1,213 @@
+package sim
+
+import (
+	"container/heap"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/ring"
+)
+
+type queueState uint8
+
+const (
+	queueActive  queueState = iota // fetching
+	queueStopped                   // stopped by a device reset until Rearm
+	queueBroken                    // the client corrupted a ring; no more fetches or completions
+	queueClosing                   // Destroy called; waiting for in-flight jobs
+)
+
+// queue is a queue pair served by the device. Fields below the mutex line are
+// owned by the loop goroutine.
+type queue struct {
+	dev       *Device
+	id        int
+	sq        *ring.Consumer
+	cq        *ring.Producer
+	sqMem     []byte
+	space     device.AddressSpace
+	classes   uint8
+	weight    int
+	limit     int
+	copyMode  bool
+	closing   atomic.Bool // read by workers
+	destroyed chan struct{}
+	err       error
+
+	state    queueState
+	inflight int
+	touched  bool
+	lost     uint64 // CQEs the client made impossible to post
+	sqeBuf   [ring.SQESize]byte
+	stats    counters // guarded by dev.statsMu
+}
+
+// CreateQueue starts serving a queue pair.
+func (d *Device) CreateQueue(cfg device.QueueConfig) (device.Queue, error) {
+	if cfg.Space == nil {
+		return nil, fmt.Errorf("sim: queue needs an address space")
+	}
+	sq, err := ring.NewConsumer(cfg.SQ)
+	if err != nil {
+		return nil, fmt.Errorf("sim: submission ring: %w", err)
+	}
+	cq, err := ring.NewProducer(cfg.CQ)
+	if err != nil {
+		return nil, fmt.Errorf("sim: completion ring: %w", err)
+	}
+	if g := sq.Geometry(); g.EntrySize != ring.SQESize || g.Entries > d.prof.MaxDepth {
+		return nil, fmt.Errorf("sim: submission ring of %d entries of %d bytes; want %d-byte entries, at most %d",
+			g.Entries, g.EntrySize, ring.SQESize, d.prof.MaxDepth)
+	}
+	if g := cq.Geometry(); g.EntrySize != ring.CQESize || g.Entries > d.prof.MaxDepth {
+		return nil, fmt.Errorf("sim: completion ring of %d entries of %d bytes; want %d-byte entries, at most %d",
+			g.Entries, g.EntrySize, ring.CQESize, d.prof.MaxDepth)
+	}
+	sq.SetNotifier(d.bell)
+	if cfg.CQNotifier != nil {
+		cq.SetNotifier(cfg.CQNotifier)
+	}
+	q := &queue{
+		dev:       d,
+		sq:        sq,
+		cq:        cq,
+		sqMem:     cfg.SQ,
+		space:     cfg.Space,
+		classes:   cfg.Classes,
+		weight:    max(cfg.Weight, 1),
+		limit:     cq.Geometry().Entries,
+		copyMode:  cfg.CopyMode,
+		destroyed: make(chan struct{}),
+	}
+	if cfg.MaxInFlight > 0 {
+		q.limit = min(q.limit, cfg.MaxInFlight)
+	}
+	err = d.do(func() {
+		if len(d.queues) >= d.prof.MaxQueues {
+			err = fmt.Errorf("sim: device %s already serves %d queues", d.info.Name, len(d.queues))
+			return
+		}
+		d.statsMu.Lock()
+		d.nextQueue++
+		q.id = d.nextQueue
+		d.statsMu.Unlock()
+		d.queues = append(d.queues, q)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// ID returns the queue's number on its device.
+func (q *queue) ID() int { return q.id }
+
+// Err returns why the device stopped serving the queue, if it did.
+func (q *queue) Err() error {
+	var err error
+	q.dev.do(func() { err = q.err })
+	return err
+}
+
+func (q *queue) broken(err error) {
+	if q.state == queueActive || q.state == queueStopped {
+		q.state = queueBroken
+		q.err = err
+	}
+}
+
+// Rearm lets a queue stopped by a reset fetch again.
+func (q *queue) Rearm() error {
+	var err error
+	if e := q.dev.do(func() {
+		switch q.state {
+		case queueStopped:
+			q.state = queueActive
+		case queueActive:
+		default:
+			err = fmt.Errorf("sim: queue %d cannot be rearmed: %v", q.id, q.errOrClosed())
+		}
+	}); e != nil {
+		return e
+	}
+	return err
+}
+
+func (q *queue) errOrClosed() error {
+	if q.err != nil {
+		return q.err
+	}
+	return device.ErrClosed
+}
+
+// Destroy stops the queue; see device.Queue.
+func (q *queue) Destroy() error {
+	err := q.dev.do(func() {
+		if q.state == queueClosing {
+			return
+		}
+		q.state = queueClosing
+		q.closing.Store(true)
+		// Computed jobs waiting for their deadline complete now with their results.
+		d := q.dev
+		for i := 0; i < d.waiting.Len(); {
+			if j := d.waiting[i]; j.q == q {
+				heap.Remove(&d.waiting, i)
+				d.complete(j)
+				continue
+			}
+			i++
+		}
+		if q.inflight == 0 {
+			d.remove(q)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	<-q.destroyed
+	return nil
+}
+
+// remove drops a closing queue that has no job left.
+func (d *Device) remove(q *queue) {
+	for i, x := range d.queues {
+		if x == q {
+			d.queues = append(d.queues[:i], d.queues[i+1:]...)
+			break
+		}
+	}
+	if d.rr >= len(d.queues) {
+		d.rr = 0
+	}
+	// Wake the client for its last completions now: once destroyed is closed the
+	// driver may unmap the CQ, and the end-of-iteration wake must not touch it.
+	if q.touched {
+		q.cq.Wake()
+		q.touched = false
+		for i, x := range d.touched {
+			if x == q {
+				d.touched = append(d.touched[:i], d.touched[i+1:]...)
+				break
+			}
+		}
+	}
+	close(q.destroyed)
+}
+
+// Stats returns the queue's counters.
+func (q *queue) Stats() device.Counters {
+	q.dev.statsMu.Lock()
+	c := q.stats.export()
+	q.dev.statsMu.Unlock()
+	c.QueueFull = q.sq.Counters().Refused
+	return c
+}
+
+// count updates the queue's counters under the stats lock.
+func (q *queue) count(f func(*counters)) {
+	q.dev.statsMu.Lock()
+	f(&q.stats)
+	q.dev.statsMu.Unlock()
+}

@@ -1,0 +1,115 @@
+package sim
+
+// An in-memory address space standing in for the driver's: regions, keys and an
+// allowlist, with pin counts so tests can check that the device releases every
+// reference it takes.
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/ring"
+)
+
+type testRegion struct {
+	mem      []byte
+	writable bool
+	pins     atomic.Int64
+}
+
+func (r *testRegion) Unpin() { r.pins.Add(-1) }
+
+type testKey struct {
+	key  *device.Key
+	pins atomic.Int64
+}
+
+func (k *testKey) Unpin() { k.pins.Add(-1) }
+
+type testSpace struct {
+	mu      sync.Mutex
+	regions map[uint32]*testRegion
+	keys    map[uint32]*testKey
+	deny    map[ring.Opcode]bool
+	next    uint32
+}
+
+func newTestSpace() *testSpace {
+	return &testSpace{regions: map[uint32]*testRegion{}, keys: map[uint32]*testKey{}, deny: map[ring.Opcode]bool{}}
+}
+
+func (s *testSpace) addRegion(mem []byte, writable bool) uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next++
+	s.regions[s.next] = &testRegion{mem: mem, writable: writable}
+	return s.next
+}
+
+func (s *testSpace) addKey(t testing.TB, kind device.KeyKind, material []byte) uint32 {
+	t.Helper()
+	k, err := device.ParseKey(kind, material)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next++
+	s.keys[s.next] = &testKey{key: k}
+	return s.next
+}
+
+func (s *testSpace) Translate(ref ring.BufRef, access device.Access) ([]byte, device.Pin, ring.Status) {
+	if ref.IsZero() {
+		return nil, nil, ring.StatusOK
+	}
+	s.mu.Lock()
+	r := s.regions[ref.Region]
+	s.mu.Unlock()
+	if r == nil {
+		return nil, nil, ring.StatusBadAddress
+	}
+	size := uint64(len(r.mem))
+	if ref.Off > size || uint64(ref.Len) > size-ref.Off {
+		return nil, nil, ring.StatusBadAddress
+	}
+	if access&device.AccessWrite != 0 && !r.writable {
+		return nil, nil, ring.StatusBadAddress
+	}
+	r.pins.Add(1)
+	end := ref.Off + uint64(ref.Len)
+	return r.mem[ref.Off:end:end], r, ring.StatusOK
+}
+
+func (s *testSpace) Key(h uint32) (*device.Key, device.Pin, ring.Status) {
+	s.mu.Lock()
+	k := s.keys[h]
+	s.mu.Unlock()
+	if k == nil {
+		return nil, nil, ring.StatusNotPermitted
+	}
+	k.pins.Add(1)
+	return k.key, k, ring.StatusOK
+}
+
+func (s *testSpace) Allowed(o ring.Opcode) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.deny[o]
+}
+
+// pinned returns the number of references the device still holds.
+func (s *testSpace) pinned() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, r := range s.regions {
+		n += r.pins.Load()
+	}
+	for _, k := range s.keys {
+		n += k.pins.Load()
+	}
+	return n
+}

@@ -1,0 +1,78 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/ring"
+)
+
+const numStatus = 16
+
+// counters is the internal form of device.Counters.
+type counters struct {
+	submitted   uint64
+	completed   uint64
+	byStatus    [numStatus]uint64
+	bytesIn     uint64
+	bytesOut    uint64
+	busy        time.Duration
+	hostLimited time.Duration
+	flushed     uint64
+}
+
+func (c *counters) add(j *job) {
+	c.completed++
+	st := j.res.Status
+	if int(st) < numStatus {
+		c.byStatus[st]++
+	}
+	if st == ring.StatusFlushed {
+		c.flushed++
+	}
+	c.bytesIn += uint64(len(j.src))
+	c.bytesOut += uint64(j.res.N)
+	c.busy += j.busy
+	if j.cqeFlags&ring.CQEHostLimited != 0 {
+		c.hostLimited += j.computed - j.deadline
+	}
+}
+
+func (c *counters) export() device.Counters {
+	out := device.Counters{
+		Submitted:   c.submitted,
+		Completed:   c.completed,
+		BytesIn:     c.bytesIn,
+		BytesOut:    c.bytesOut,
+		Busy:        c.busy,
+		HostLimited: c.hostLimited,
+		Flushed:     c.flushed,
+		ByStatus:    map[ring.Status]uint64{},
+	}
+	for s, n := range c.byStatus {
+		if n > 0 && ring.Status(s) != ring.StatusOK {
+			out.ByStatus[ring.Status(s)] = n
+		}
+	}
+	return out
+}
+
+// account records a completed job in its queue's and class's counters.
+func (d *Device) account(j *job) {
+	d.statsMu.Lock()
+	j.q.stats.add(j)
+	d.classes[j.class].add(j)
+	d.statsMu.Unlock()
+}
+
+// Stats returns the device's per-class counters.
+func (d *Device) Stats() device.Stats {
+	d.statsMu.Lock()
+	defer d.statsMu.Unlock()
+	var s device.Stats
+	for i := range d.classes {
+		s.Classes[i] = d.classes[i].export()
+	}
+	s.Resets = d.resets
+	return s
+}
