@@ -1,0 +1,131 @@
+package driver
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/accelq/accelq/device"
+)
+
+func quotaPolicy(t *testing.T) *Policy {
+	t.Helper()
+	p, err := ParsePolicy([]byte(`{"default": {"ops": ["*"], "max_contexts": 2, "max_queues": 1,
+		"max_regions": 2, "max_registered_bytes": 12288, "max_keys": 1, "max_in_flight": 4, "weight": 2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// wantQuota checks that err is a quota error naming limit.
+func wantQuota(t *testing.T, err error, limit string) {
+	t.Helper()
+	var qe *QuotaError
+	if !errors.Is(err, ErrQuota) || !errors.As(err, &qe) || qe.Limit != limit {
+		t.Fatalf("got %v, want a quota error on %s", err, limit)
+	}
+	t.Log(err)
+}
+
+func TestQuotaContexts(t *testing.T) {
+	d := New(newFakeDevice(), quotaPolicy(t))
+	a := openCtx(t, d, 1000)
+	openCtx(t, d, 1000)
+	_, err := d.Open(Cred{UID: 1000})
+	wantQuota(t, err, "max_contexts")
+	openCtx(t, d, 1001) // another uid has its own count
+	a.Close()
+	openCtx(t, d, 1000) // closing gives the slot back
+}
+
+func TestQuotaQueuesAndWeight(t *testing.T) {
+	d := New(newFakeDevice(), quotaPolicy(t))
+	c := openCtx(t, d, 1000)
+	_, err := c.CreateQueue(QueueOptions{Depth: 8, Weight: 3})
+	wantQuota(t, err, "weight")
+	q, err := c.CreateQueue(QueueOptions{Depth: 8, Weight: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateQueue(QueueOptions{Depth: 8})
+	wantQuota(t, err, "max_queues")
+	if err := c.DestroyQueue(q.Handle()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateQueue(QueueOptions{Depth: 8}); err != nil {
+		t.Fatalf("queue after destroying the previous one: %v", err)
+	}
+}
+
+func TestQuotaMemory(t *testing.T) {
+	d := New(newFakeDevice(), quotaPolicy(t))
+	c := openCtx(t, d, 1000)
+	big, _ := sealedMemfd(t, 16384)
+	_, _, err := c.RegisterMemory(big, true)
+	wantQuota(t, err, "max_registered_bytes")
+	fd, _ := sealedMemfd(t, 8192)
+	h := register(t, c, fd, true)
+	fd4k, _ := sealedMemfd(t, 4096)
+	_, _, err = c.RegisterMemory(fd, false) // 8192 more would make 16384
+	wantQuota(t, err, "max_registered_bytes")
+	register(t, c, fd4k, false)
+	_, _, err = c.RegisterMemory(fd4k, false)
+	wantQuota(t, err, "max_regions")
+	if err := c.UnregisterMemory(h); err != nil {
+		t.Fatal(err)
+	}
+	register(t, c, fd, true)
+}
+
+func TestQuotaKeys(t *testing.T) {
+	d := New(newFakeDevice(), quotaPolicy(t))
+	c := openCtx(t, d, 1000)
+	h, err := c.ImportKey(device.KeyHMAC, []byte("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ImportKey(device.KeyHMAC, []byte("k2"))
+	wantQuota(t, err, "max_keys")
+	c.DestroyKey(h)
+	if _, err := c.ImportKey(device.KeyHMAC, []byte("k2")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQuotaZeroShutsOut(t *testing.T) {
+	p, err := ParsePolicy([]byte(`{"default": {"ops": ["*"]}, "users": {"66": {"max_contexts": 0}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(newFakeDevice(), p)
+	_, err = d.Open(Cred{UID: 66})
+	wantQuota(t, err, "max_contexts")
+}
+
+func TestMaxInFlightPassedToDevice(t *testing.T) {
+	dev := newFakeDevice()
+	d := New(dev, quotaPolicy(t))
+	c := openCtx(t, d, 1000)
+	if _, err := c.CreateQueue(QueueOptions{Depth: 16, Weight: 2, CopyMode: true, Classes: 1 << 1}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := dev.queues[0].cfg
+	if cfg.MaxInFlight != 4 || cfg.Weight != 2 || !cfg.CopyMode || cfg.Classes != 2 || cfg.Space != device.AddressSpace(c.space) {
+		t.Fatalf("device got %+v", cfg)
+	}
+}
+
+func TestQueueOptionsValidated(t *testing.T) {
+	d := New(newFakeDevice(), nil)
+	c := openCtx(t, d, 1000)
+	for _, o := range []QueueOptions{
+		{Depth: 0}, {Depth: 3}, {Depth: -8}, {Depth: 8192}, {Depth: 8, Classes: 1 << 5}, {Depth: 8, Weight: -1},
+	} {
+		if _, err := c.CreateQueue(o); !errors.Is(err, ErrInvalid) {
+			t.Errorf("CreateQueue(%+v): %v, want ErrInvalid", o, err)
+		}
+	}
+	if len(c.queues) != 0 {
+		t.Fatal("refused queues were kept")
+	}
+}
