@@ -250,3 +250,8 @@ func (cn *Conn) QueueStats(h uint32) (device.Counters, error) {
 	}
 	return decodeCounters(p)
 }
+
+// Alive reports whether the daemon is still at the other end. It costs one
+// poll(2) and never blocks, so a client can ask while it waits for completions
+// that a dead daemon will never post.
+func (cn *Conn) Alive() bool { return !unix.PeerClosed(cn.c) }

@@ -84,3 +84,22 @@ func IsEventFD(fd int) bool {
 func MsgTruncated(flags int) (data, control bool) {
 	return flags&unix.MSG_TRUNC != 0, flags&unix.MSG_CTRUNC != 0
 }
+
+// PeerClosed reports, without blocking, whether the other end of a connected
+// socket has hung up.
+func PeerClosed(c syscall.Conn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	closed := false
+	if err := rc.Control(func(fd uintptr) {
+		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		if n, err := unix.Poll(fds[:], 0); err == nil && n > 0 {
+			closed = fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0
+		}
+	}); err != nil {
+		return true
+	}
+	return closed
+}

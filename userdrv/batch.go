@@ -1,0 +1,114 @@
+package userdrv
+
+import "runtime"
+
+// SubmitBatch submits jobs in order with one publication of the ring's tail and
+// at most one doorbell, which is where rings beat a system call per operation.
+// It returns how many jobs it accepted: all of them, unless the ring fills on a
+// queue that neither waits nor falls back, in which case the accepted jobs are a
+// prefix and the error is ErrBusy.
+func (q *Queue) SubmitBatch(jobs []*Job) (int, error) {
+	if q.closed.Load() {
+		return 0, ErrClosed
+	}
+	pending := q.batchBuf() // device-bound jobs not yet on the ring
+	accepted := 0
+	for i, j := range jobs {
+		if err := j.arm(q); err != nil {
+			q.putBatch(pending)
+			return accepted, err
+		}
+		j.hold()
+		if why, soft := q.route(j); soft {
+			q.software(j, why)
+			accepted++
+			continue
+		}
+		pending = append(pending, jobs[i])
+	}
+	for len(pending) > 0 {
+		n, err := q.publish(pending)
+		accepted += n
+		pending = pending[n:]
+		if err != nil || len(pending) == 0 {
+			for _, j := range pending {
+				q.abort(j, err)
+			}
+			q.putBatch(pending)
+			return accepted, err
+		}
+		q.busy.Add(uint64(len(pending)))
+		switch {
+		case q.cfg.fallback == FallbackAuto:
+			for _, j := range pending {
+				if q.softOK(j) {
+					q.software(j, FallbackBusy)
+					accepted++
+					continue
+				}
+				j.release()
+				j.state.Store(jobIdle)
+			}
+			q.putBatch(pending)
+			return accepted, nil
+		case !q.cfg.block:
+			for _, j := range pending {
+				j.release()
+				j.state.Store(jobIdle)
+			}
+			q.putBatch(pending)
+			return accepted, ErrBusy
+		}
+		runtime.Gosched()
+		if q.closed.Load() {
+			for _, j := range pending {
+				j.release()
+				j.state.Store(jobIdle)
+			}
+			return accepted, ErrClosed
+		}
+	}
+	q.putBatch(pending)
+	return accepted, nil
+}
+
+// publish puts as many of jobs on the ring as fit, in one commit.
+func (q *Queue) publish(jobs []*Job) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	want := min(len(jobs), len(q.free))
+	got, err := q.sq.Reserve(want)
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < got; i++ {
+		slot := q.free[len(q.free)-1]
+		q.free = q.free[:len(q.free)-1]
+		q.slots[slot].Store(jobs[i])
+		sqe := jobs[i].sqe(slot)
+		sqe.Encode(q.sq.Entry(i)) // cannot fail: arm checked the auxiliary length
+	}
+	q.inflight.Add(int64(got))
+	q.sq.Commit(got)
+	q.sq.Wake()
+	q.submitted.Add(uint64(got))
+	return got, nil
+}
+
+func (q *Queue) batchBuf() []*Job {
+	q.batchMu.Lock()
+	b := q.batch[:0]
+	q.batch = nil
+	q.batchMu.Unlock()
+	if b == nil {
+		b = make([]*Job, 0, 64)
+	}
+	return b
+}
+
+func (q *Queue) putBatch(b []*Job) {
+	clear(b[:cap(b)])
+	q.batchMu.Lock()
+	q.batch = b[:0]
+	q.batchMu.Unlock()
+}

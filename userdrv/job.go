@@ -1,0 +1,161 @@
+package userdrv
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/accelq/accelq/ring"
+)
+
+// Span is a range of a registered Buffer named by a job.
+type Span struct {
+	Buf *Buffer
+	Off int
+	Len int
+}
+
+// All returns a span over the whole buffer.
+func All(b *Buffer) Span { return Span{Buf: b, Len: b.Len()} }
+
+func (s Span) ref() ring.BufRef {
+	if s.Buf == nil {
+		return ring.BufRef{}
+	}
+	return s.Buf.Ref(s.Off, s.Len)
+}
+
+func (s Span) bytes() []byte {
+	if s.Buf == nil {
+		return nil
+	}
+	return s.Buf.b[s.Off : s.Off+s.Len : s.Off+s.Len]
+}
+
+// Job is one operation: its request fields are set by the caller, its result
+// fields by the library when it completes. A Job may be reused once it has
+// completed; submitting it again while in flight fails with ErrInFlight.
+//
+// Completion is reported one of three ways: Callback, if set, runs on the
+// queue's reaper goroutine (it must not block); otherwise Wait returns when the
+// job is done; Done gives a channel for select.
+type Job struct {
+	Op       ring.Opcode
+	Flags    ring.SQEFlag // ring.SQEInPlace, ring.SQEFence
+	Param    uint16
+	Key      *Key
+	Src      Span
+	Dst      Span
+	Aux      Span
+	Callback func(*Job)
+	Value    any // the caller's, untouched
+
+	// Results, valid after completion.
+	Status   ring.Status  // the completion status
+	N        int          // bytes written to Dst
+	Sum      uint64       // the CQE's auxiliary result: checksum, CRC32C
+	CQEFlags ring.CQEFlag // ring.CQEFallback, ring.CQEHostLimited, ring.CQETimingOnly
+	Err      error        // nil on success; a *JobError otherwise
+
+	q     *Queue
+	state atomic.Uint32
+	done  chan struct{}
+}
+
+const (
+	jobIdle uint32 = iota
+	jobInFlight
+	jobDone
+)
+
+// Done returns a channel that receives once when the job completes (if it has
+// no Callback).
+func (j *Job) Done() <-chan struct{} {
+	if j.done == nil {
+		j.done = make(chan struct{}, 1)
+	}
+	return j.done
+}
+
+// Wait waits for the job to complete or ctx to end. If ctx ends first the job
+// stays in flight and its buffers stay in use; Wait may be called again.
+func (j *Job) Wait(ctx context.Context) error {
+	if j.state.Load() == jobIdle {
+		return j.Err // never submitted, or already collected
+	}
+	select {
+	case <-j.Done():
+		j.state.Store(jobIdle)
+		return j.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (j *Job) sqe(slot uint32) ring.SQE {
+	s := ring.SQE{Opcode: j.Op, Flags: j.Flags, Param: j.Param, UserData: uint64(slot),
+		Src: j.Src.ref(), Dst: j.Dst.ref(), Aux: j.Aux.ref()}
+	if j.Key != nil {
+		s.Key = j.Key.handle
+	}
+	return s
+}
+
+func (j *Job) hold() {
+	for _, s := range [...]*Buffer{j.Src.Buf, j.Dst.Buf, j.Aux.Buf} {
+		if s != nil {
+			s.hold()
+		}
+	}
+}
+
+func (j *Job) release() {
+	for _, s := range [...]*Buffer{j.Src.Buf, j.Dst.Buf, j.Aux.Buf} {
+		if s != nil {
+			s.release()
+		}
+	}
+}
+
+// complete records the result and tells whoever waits.
+func (j *Job) complete(st ring.Status, n int, sum uint64, flags ring.CQEFlag, devErr uint32, err error) {
+	j.Status, j.N, j.Sum, j.CQEFlags = st, n, sum, flags
+	j.Err = nil
+	if st != ring.StatusOK || err != nil {
+		j.Err = &JobError{Op: j.Op, Status: st, DevErr: devErr, Fallback: flags&ring.CQEFallback != 0, Err: err}
+	}
+	j.release()
+	cb := j.Callback
+	j.state.Store(jobDone)
+	if cb != nil {
+		j.state.Store(jobIdle)
+		cb(j)
+		return
+	}
+	select {
+	case j.done <- struct{}{}:
+	default:
+	}
+}
+
+// arm makes j ready to be submitted.
+func (j *Job) arm(q *Queue) error {
+	if j.Aux.Len > ring.MaxAuxLen {
+		return fmt.Errorf("userdrv: auxiliary buffer of %d bytes exceeds %d", j.Aux.Len, ring.MaxAuxLen)
+	}
+	switch j.state.Load() {
+	case jobInFlight:
+		return ErrInFlight
+	case jobDone:
+		select { // a result nobody collected
+		case <-j.done:
+		default:
+		}
+	}
+	if j.Callback == nil && j.done == nil {
+		j.done = make(chan struct{}, 1)
+	}
+	j.q = q
+	j.state.Store(jobInFlight)
+	return nil
+}
