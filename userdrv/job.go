@@ -101,19 +101,31 @@ func (j *Job) sqe(slot uint32) ring.SQE {
 	return s
 }
 
+// hold and release count the job as a user of each distinct buffer it names,
+// so that a Buffer freed mid-flight is recycled only after the completion.
 func (j *Job) hold() {
-	for _, s := range [...]*Buffer{j.Src.Buf, j.Dst.Buf, j.Aux.Buf} {
-		if s != nil {
-			s.hold()
-		}
+	s, d, a := j.Src.Buf, j.Dst.Buf, j.Aux.Buf
+	if s != nil {
+		s.hold()
+	}
+	if d != nil && d != s {
+		d.hold()
+	}
+	if a != nil && a != s && a != d {
+		a.hold()
 	}
 }
 
 func (j *Job) release() {
-	for _, s := range [...]*Buffer{j.Src.Buf, j.Dst.Buf, j.Aux.Buf} {
-		if s != nil {
-			s.release()
-		}
+	s, d, a := j.Src.Buf, j.Dst.Buf, j.Aux.Buf
+	if s != nil {
+		s.release()
+	}
+	if d != nil && d != s {
+		d.release()
+	}
+	if a != nil && a != s && a != d {
+		a.release()
 	}
 }
 
@@ -125,13 +137,12 @@ func (j *Job) complete(st ring.Status, n int, sum uint64, flags ring.CQEFlag, de
 		j.Err = &JobError{Op: j.Op, Status: st, DevErr: devErr, Fallback: flags&ring.CQEFallback != 0, Err: err}
 	}
 	j.release()
-	cb := j.Callback
-	j.state.Store(jobDone)
-	if cb != nil {
+	if cb := j.Callback; cb != nil {
 		j.state.Store(jobIdle)
 		cb(j)
 		return
 	}
+	j.state.Store(jobDone)
 	select {
 	case j.done <- struct{}{}:
 	default:

@@ -361,6 +361,7 @@ func (q *Queue) drain(r *reaper) (int, error) {
 	total := 0
 	for {
 		got, err := q.cq.Pop(r.buf)
+		var done, bad int64
 		for i := 0; i < got; i++ {
 			var c ring.CQE
 			if c.Decode(r.buf[i*ring.CQESize:]) != nil || c.UserData >= uint64(len(q.slots)) {
@@ -371,14 +372,21 @@ func (q *Queue) drain(r *reaper) (int, error) {
 				continue
 			}
 			r.freed = append(r.freed, uint32(c.UserData))
-			q.inflight.Add(-1)
-			q.finish(j, &c)
+			done++
+			if !q.finish(j, &c) {
+				bad++
+			}
 		}
 		if len(r.freed) > 0 {
 			q.mu.Lock()
 			q.free = append(q.free, r.freed...)
 			q.mu.Unlock()
 			r.freed = r.freed[:0]
+			// Counted once per batch: atomics per job are a measurable share of
+			// the client's cost.
+			q.inflight.Add(-done)
+			q.completed.Add(uint64(done))
+			q.failed.Add(uint64(bad))
 		}
 		total += got
 		if err != nil {
@@ -449,18 +457,17 @@ func (q *Queue) Reap(timeout time.Duration) (int, error) {
 }
 
 // finish completes a job from its CQE, retrying it in software if the device
-// failed it and the queue falls back.
-func (q *Queue) finish(j *Job, c *ring.CQE) {
+// failed it and the queue falls back. It reports whether the job succeeded.
+func (q *Queue) finish(j *Job, c *ring.CQE) bool {
 	if q.cfg.fallback == FallbackAuto && q.softOK(j) &&
 		(c.Status == ring.StatusDeviceError || c.Status == ring.StatusUnsupported || c.Status == ring.StatusFlushed) {
-		q.software(j, FallbackFaulted)
-		return
-	}
-	q.completed.Add(1)
-	if c.Status != ring.StatusOK {
-		q.failed.Add(1)
+		q.fallbacks[FallbackFaulted].Add(1)
+		st, n, sum := runSoftware(j)
+		j.complete(st, n, sum, ring.CQEFallback, 0, nil)
+		return st == ring.StatusOK
 	}
 	j.complete(c.Status, int(c.Result), c.Aux, c.Flags, c.DevErr, nil)
+	return c.Status == ring.StatusOK
 }
 
 // failAll completes every job in flight with err.
