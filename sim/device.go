@@ -49,7 +49,6 @@ type Device struct {
 	spareCtl []func()
 	exiting  bool
 
-	statsMu   sync.Mutex
 	classes   [ring.NumClasses]counters
 	resets    uint64
 	nextQueue int
@@ -164,9 +163,7 @@ func (d *Device) Reset() error { return d.do(d.reset) }
 func (d *Device) reset() {
 	d.gen.Add(1)
 	d.model.Reset()
-	d.statsMu.Lock()
 	d.resets++
-	d.statsMu.Unlock()
 	for _, q := range d.queues {
 		if q.state == queueActive {
 			q.state = queueStopped

@@ -128,7 +128,7 @@ func (d *Device) fetchOne(q *queue, now time.Duration) bool {
 	d.inflight++
 	j.fetched = now
 	j.deadline = now
-	q.count(func(c *counters) { c.submitted++ })
+	q.stats.submitted++
 	if decodeErr != nil {
 		d.finish(j, ring.StatusInvalid)
 		return true

@@ -40,7 +40,7 @@ type queue struct {
 	touched  bool
 	lost     uint64 // CQEs the client made impossible to post
 	sqeBuf   [ring.SQESize]byte
-	stats    counters // guarded by dev.statsMu
+	stats    counters // owned by the loop
 }
 
 // CreateQueue starts serving a queue pair.
@@ -88,10 +88,8 @@ func (d *Device) CreateQueue(cfg device.QueueConfig) (device.Queue, error) {
 			err = fmt.Errorf("sim: device %s already serves %d queues", d.info.Name, len(d.queues))
 			return
 		}
-		d.statsMu.Lock()
 		d.nextQueue++
 		q.id = d.nextQueue
-		d.statsMu.Unlock()
 		d.queues = append(d.queues, q)
 	})
 	if err != nil {
@@ -196,18 +194,15 @@ func (d *Device) remove(q *queue) {
 	close(q.destroyed)
 }
 
-// Stats returns the queue's counters.
+// Stats returns the queue's counters. After Destroy they stay as they were
+// when the queue's last job completed.
 func (q *queue) Stats() device.Counters {
-	q.dev.statsMu.Lock()
-	c := q.stats.export()
-	q.dev.statsMu.Unlock()
+	var c device.Counters
+	snap := func() { c = q.stats.export() }
+	if q.dev.do(snap) != nil {
+		<-q.dev.loopDone
+		snap()
+	}
 	c.QueueFull = q.sq.Counters().Refused
 	return c
-}
-
-// count updates the queue's counters under the stats lock.
-func (q *queue) count(f func(*counters)) {
-	q.dev.statsMu.Lock()
-	f(&q.stats)
-	q.dev.statsMu.Unlock()
 }

@@ -57,22 +57,27 @@ func (c *counters) export() device.Counters {
 	return out
 }
 
-// account records a completed job in its queue's and class's counters.
+// account records a completed job in its queue's and class's counters. The
+// counters belong to the loop goroutine, so the data path takes no lock;
+// snapshots are taken on the loop too.
 func (d *Device) account(j *job) {
-	d.statsMu.Lock()
 	j.q.stats.add(j)
 	d.classes[j.class].add(j)
-	d.statsMu.Unlock()
 }
 
-// Stats returns the device's per-class counters.
+// Stats returns the device's per-class counters. After Close it returns the
+// counters as they were when the device stopped.
 func (d *Device) Stats() device.Stats {
-	d.statsMu.Lock()
-	defer d.statsMu.Unlock()
 	var s device.Stats
-	for i := range d.classes {
-		s.Classes[i] = d.classes[i].export()
+	snap := func() {
+		for i := range d.classes {
+			s.Classes[i] = d.classes[i].export()
+		}
+		s.Resets = d.resets
 	}
-	s.Resets = d.resets
+	if d.do(snap) != nil {
+		<-d.loopDone // closed: the loop has stopped writing
+		snap()
+	}
 	return s
 }
