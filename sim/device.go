@@ -203,20 +203,26 @@ func (d *Device) Close() error {
 	return d.bell.Close()
 }
 
+// run computes a job, or flushes it if its queue is closing or the device was
+// reset since it was fetched.
+func (d *Device) run(j *job) {
+	if j.q.closing.Load() || j.gen != d.gen.Load() {
+		d.flush(j)
+	} else {
+		j.res = op.Run(j.sqe.Opcode, j.sqe.Param, j.key, j.src, j.aux, j.dst)
+		if j.out != nil && j.res.Status == ring.StatusOK {
+			copy(j.out, j.dst[:j.res.N])
+		}
+	}
+	j.computed = d.clock.Now()
+}
+
 // worker computes jobs. Jobs whose queue is closing, or fetched before a
 // reset, are flushed instead of run.
 func (d *Device) worker() {
 	defer d.workers.Done()
 	for j := range d.work {
-		if j.q.closing.Load() || j.gen != d.gen.Load() {
-			d.flush(j)
-		} else {
-			j.res = op.Run(j.sqe.Opcode, j.sqe.Param, j.key, j.src, j.aux, j.dst)
-			if j.out != nil && j.res.Status == ring.StatusOK {
-				copy(j.out, j.dst[:j.res.N])
-			}
-		}
-		j.computed = d.clock.Now()
+		d.run(j)
 		d.inboxMu.Lock()
 		d.inboxDone = append(d.inboxDone, j)
 		d.inboxMu.Unlock()
