@@ -5,16 +5,14 @@ import "github.com/accelq/accelq/ring"
 // devErrEngine is the DevErr code of an injected engine error.
 const devErrEngine = 0x0001
 
-// injectFault applies the device's fault injection to a job just scheduled. It
+// injectFault applies the device's error and reset injection to a job just
+// scheduled (stalls were applied to the model before scheduling it). It
 // reports whether the job is already settled (an engine error or a reset) and must
 // not be computed.
 func (d *Device) injectFault(j *job) bool {
 	f := &d.faults
 	if f.ErrorRate == 0 && f.StallRate == 0 && f.ResetRate == 0 {
 		return false
-	}
-	if f.StallRate > 0 && d.rng.Float64() < f.StallRate {
-		j.deadline += f.Stall
 	}
 	if f.ErrorRate > 0 && d.rng.Float64() < f.ErrorRate {
 		d.finishAt(j, ring.StatusDeviceError)

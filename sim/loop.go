@@ -137,6 +137,9 @@ func (d *Device) fetchOne(q *queue, now time.Duration) bool {
 		d.finish(j, st)
 		return true
 	}
+	if f := &d.faults; f.StallRate > 0 && d.rng.Float64() < f.StallRate {
+		d.model.Stall(now, j.class, f.Stall)
+	}
 	done, busy := d.model.Schedule(now, Job{Op: j.sqe.Opcode, KeyBits: keyBits(j), Bytes: len(j.src)})
 	j.deadline, j.busy = done, busy
 	if d.injectFault(j) {

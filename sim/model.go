@@ -285,6 +285,16 @@ func (m *Model) Schedule(t time.Duration, j Job) (done time.Duration, busy time.
 	return done, busy
 }
 
+// Stall takes an engine of class c out of service for d from time t, as a
+// hung engine would: jobs that would have run on it wait, or go to another.
+// It does nothing for the ideal profile, which has no engines to stall.
+func (m *Model) Stall(t time.Duration, c ring.Class, d time.Duration) {
+	if m.host || c == ring.ClassNone || int(c) >= len(m.engines) || m.engines[c].limit == 0 {
+		return
+	}
+	m.engines[c].run(t, d)
+}
+
 // Reset makes every engine and the link idle (device reset).
 func (m *Model) Reset() {
 	for c := range m.engines {
