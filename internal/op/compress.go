@@ -131,7 +131,13 @@ func levelIndex(c codec, param uint16) (int, bool) {
 	return int(param), param <= maxDeflateLevel
 }
 
-func newEncoder(c codec, idx int) *encoder {
+// zstdWidePools hold zstd encoders for inputs larger than zstdMaxWindow. A
+// single-segment frame's window is its whole content, and a decoder (ours
+// included) need not accept windows above 8 MiB; these encoders write ordinary
+// frames whose window is the level's default instead.
+var zstdWidePools [maxDeflateLevel + 1]sync.Pool
+
+func newEncoder(c codec, idx int, wide bool) *encoder {
 	level := idx
 	if level == 0 {
 		level = flate.DefaultCompression
@@ -158,11 +164,11 @@ func newEncoder(c codec, idx int) *encoder {
 			zstd.WithEncoderLevel(zstd.EncoderLevel(idx)),
 			zstd.WithEncoderConcurrency(1),
 			zstd.WithEncoderCRC(true),
-			// Inputs of one block (128 KiB) are encoded in one go; a
-			// single-segment header is the only way the library records
+			// A single-segment header is the only way the library records
 			// a content size below 256 bytes, and the window it implies
-			// (the content size) is the smallest possible.
-			zstd.WithSingleSegment(true))
+			// (the content size) is the smallest possible; above
+			// zstdMaxWindow that window would be too large to decode.
+			zstd.WithSingleSegment(!wide))
 		w = e.zstd
 	}
 	if err != nil {
@@ -172,19 +178,26 @@ func newEncoder(c codec, idx int) *encoder {
 	return e
 }
 
-func getEncoder(c codec, idx int) *encoder {
-	if e, ok := encoderPools[c][idx].Get().(*encoder); ok {
+func encoderPool(c codec, idx int, wide bool) *sync.Pool {
+	if wide {
+		return &zstdWidePools[idx]
+	}
+	return &encoderPools[c][idx]
+}
+
+func getEncoder(c codec, idx int, wide bool) *encoder {
+	if e, ok := encoderPool(c, idx, wide).Get().(*encoder); ok {
 		return e
 	}
-	return newEncoder(c, idx)
+	return newEncoder(c, idx, wide)
 }
 
 // putEncoder returns e to its pool. The encoder only ever saw our chunk
 // buffer and the sink, so forgetting dst is all it takes to hold no client
 // memory; the next job resets the encoder.
-func putEncoder(c codec, idx int, e *encoder) {
+func putEncoder(c codec, idx int, wide bool, e *encoder) {
 	e.out = sink{}
-	encoderPools[c][idx].Put(e)
+	encoderPool(c, idx, wide).Put(e)
 }
 
 // compress runs a compression opcode. See ring.OpDeflateCompress.
@@ -203,10 +216,11 @@ func compress(c codec, param uint16, src, aux, dst []byte) Result {
 		}
 		return Result{N: copy(dst, emptyZstdFrame), Aux: xxhash.Sum64(nil), Status: ring.StatusOK}
 	}
-	e := getEncoder(c, idx)
+	wide := c == codecZstd && len(src) > zstdMaxWindow
+	e := getEncoder(c, idx, wide)
 	res := e.compress(src, dst)
 	// Not deferred: an encoder that panicked is dropped, not reused.
-	putEncoder(c, idx, e)
+	putEncoder(c, idx, wide, e)
 	return res
 }
 
