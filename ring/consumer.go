@@ -61,7 +61,7 @@ func (c *Consumer) SetNotifier(n Notifier) { c.notifier = n }
 func (c *Consumer) Available() (int, error) {
 	t := atomic.LoadUint32(c.tailp)
 	// The producer may not run more than a ring ahead, nor move backwards.
-	if avail := t - c.head; avail > c.entries  {
+	if avail := t - c.head; avail > c.entries || t-c.tail > c.entries-(c.tail-c.head) {
 		atomic.AddUint64(dword(c.mem, offConsCorrupt), 1)
 		return 0, fmt.Errorf("%w: producer tail %d with consumer head %d in a ring of %d", ErrCorrupt, t, c.head, c.entries)
 	}

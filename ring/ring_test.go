@@ -1,5 +1,8 @@
 package ring
 
+// Smoke tests of the basic push/pop path and of a corrupt tail, plus newPair,
+// the fixture most other test files build on.
+
 import (
 	"errors"
 	"testing"
