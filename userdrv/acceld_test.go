@@ -60,6 +60,8 @@ func startDaemon(t testing.TB, args ...string) *daemon {
 	d := &daemon{socket: filepath.Join(dir, "acceld.sock"), done: make(chan error, 1)}
 	d.cmd = exec.Command(bin, append([]string{"--socket", d.socket}, args...)...)
 	d.cmd.Stderr = os.Stderr
+	// If the test binary dies (a timeout, a crash), the daemon goes with it.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
