@@ -20,6 +20,12 @@ type Device interface {
 	// Reset resets the device: every job not yet completed completes with
 	// StatusFlushed, and every queue stops until Rearm.
 	Reset() error
+	// OnReset registers f to run after every reset, injected or requested, once
+	// the device has flushed what it held. The driver rearms its queues there, as
+	// a kernel driver re-initialises rings after a hardware reset: clients see
+	// flushed completions, never a queue that stopped for good. f runs on its own
+	// goroutine and may call Rearm.
+	OnReset(f func())
 	// Stats returns a snapshot of per-class counters.
 	Stats() Stats
 	// Close stops the device. Queues still open are flushed.

@@ -166,7 +166,9 @@ func (k *Key) parsePrivate(der []byte) error {
 }
 
 func (k *Key) parsePublic(der []byte) error {
-	pub, err := x509.ParsePKIXPublicKey(der)
+	// The parsed key may alias its input (Ed25519 does): parse a private copy,
+	// since the caller's bytes may be a receive buffer about to be reused.
+	pub, err := x509.ParsePKIXPublicKey(clone(der))
 	if err != nil {
 		return fmt.Errorf("%w: PKIX: %v", ErrBadKey, err)
 	}

@@ -36,7 +36,31 @@ func New(dev device.Device, policy *Policy) *Driver {
 	if policy == nil {
 		policy = DefaultPolicy()
 	}
-	return &Driver{dev: dev, policy: policy, perUID: map[uint32]int{}, contexts: map[*Context]struct{}{}}
+	d := &Driver{dev: dev, policy: policy, perUID: map[uint32]int{}, contexts: map[*Context]struct{}{}}
+	dev.OnReset(d.rearm)
+	return d
+}
+
+// rearm restarts every queue after a device reset. The jobs the reset caught
+// have completed flushed; clients go on submitting to the same rings.
+func (d *Driver) rearm() {
+	d.mu.Lock()
+	ctxs := make([]*Context, 0, len(d.contexts))
+	for c := range d.contexts {
+		ctxs = append(ctxs, c)
+	}
+	d.mu.Unlock()
+	for _, c := range ctxs {
+		c.mu.Lock()
+		for _, q := range c.queues {
+			q.mu.Lock()
+			if !q.destroyed {
+				q.dq.Rearm() // a queue the client broke stays broken
+			}
+			q.mu.Unlock()
+		}
+		c.mu.Unlock()
+	}
 }
 
 // Device returns the device the driver serves.

@@ -29,6 +29,7 @@ type Device struct {
 	sleeping  atomic.Bool   // the loop is (about to be) asleep on the doorbell
 	gen       atomic.Uint64 // bumped by every reset
 	closed    atomic.Bool
+	onReset   atomic.Pointer[func()]
 	loopDone  chan struct{}
 
 	inboxMu   sync.Mutex
@@ -176,7 +177,13 @@ func (d *Device) reset() {
 		d.flush(j)
 		d.complete(j)
 	}
+	if f := d.onReset.Load(); f != nil {
+		go (*f)()
+	}
 }
+
+// OnReset registers f to run, on its own goroutine, after every reset.
+func (d *Device) OnReset(f func()) { d.onReset.Store(&f) }
 
 func (d *Device) flush(j *job) {
 	j.res = op.Result{Status: ring.StatusFlushed}
