@@ -76,6 +76,12 @@ func (q *Queue) SubmitBatch(jobs []*Job) (int, error) {
 func (q *Queue) publish(jobs []*Job) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	switch { // under mu: see Queue.Submit
+	case q.closed.Load():
+		return 0, ErrClosed
+	case q.lost.Load():
+		return 0, ErrDeviceLost
+	}
 	want := min(len(jobs), len(q.free))
 	got, err := q.sq.Reserve(want)
 	if err != nil {

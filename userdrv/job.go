@@ -60,6 +60,7 @@ type Job struct {
 	q     *Queue
 	state atomic.Uint32
 	done  chan struct{}
+	raw   *ring.SQE // Queue.Raw: the entry as the caller gave it, buffer references and key handle included
 }
 
 const (
@@ -93,6 +94,11 @@ func (j *Job) Wait(ctx context.Context) error {
 }
 
 func (j *Job) sqe(slot uint32) ring.SQE {
+	if j.raw != nil {
+		s := *j.raw
+		s.UserData = uint64(slot)
+		return s
+	}
 	s := ring.SQE{Opcode: j.Op, Flags: j.Flags, Param: j.Param, UserData: uint64(slot),
 		Src: j.Src.ref(), Dst: j.Dst.ref(), Aux: j.Aux.ref()}
 	if j.Key != nil {

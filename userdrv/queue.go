@@ -123,6 +123,8 @@ type Queue struct {
 
 	inflight atomic.Int64
 	stopping atomic.Bool
+	released atomic.Bool // destroyQueue succeeded: the device posted its last CQE and fetches no more
+	lost     atomic.Bool // the device went away and the reaper stopped: nothing reaps the rings any more
 	reaped   chan struct{}
 	reapMu   sync.Mutex // ReapManual: one reaping goroutine at a time
 	manual   *reaper
@@ -226,6 +228,21 @@ func (q *Queue) Submit(j *Job) error {
 	}
 	q.mu.Lock()
 	for {
+		if q.closed.Load() { // checked under mu, which Close takes to set it: no job reaches a slot after Close began
+			q.mu.Unlock()
+			j.release()
+			j.state.Store(jobIdle)
+			return ErrClosed
+		}
+		if q.lost.Load() { // checked under mu: see lose
+			q.mu.Unlock()
+			if q.cfg.fallback == FallbackAuto && q.softOK(j) {
+				q.software(j, FallbackPolicy)
+				return nil
+			}
+			q.abort(j, ErrDeviceLost)
+			return j.Err
+		}
 		if len(q.free) > 0 {
 			if n, err := q.sq.Reserve(1); err != nil {
 				q.mu.Unlock()
@@ -258,8 +275,12 @@ func (q *Queue) Submit(j *Job) error {
 	}
 	slot := q.free[len(q.free)-1]
 	q.free = q.free[:len(q.free)-1]
-	q.slots[slot].Store(j)
+	// Read the job's fields before publishing it in its slot: the reaper's Swap
+	// of the slot is the edge the race detector sees from this goroutine to the
+	// job's completion (the ring's own ordering lives in shared memory, which it
+	// does not track), and a callback may free and reuse the job's buffers.
 	sqe := j.sqe(slot)
+	q.slots[slot].Store(j)
 	sqe.Encode(q.sq.Entry(0)) // cannot fail: arm checked the auxiliary length
 	q.inflight.Add(1)
 	q.sq.Commit(1)
@@ -283,12 +304,16 @@ func (q *Queue) route(j *Job) (int, bool) {
 		return FallbackPolicy, true
 	case q.cfg.fallback == FallbackAuto && !q.dev.Supports(j.Op) && q.softOK(j):
 		return FallbackUnsupported, true
+	case q.cfg.fallback == FallbackAuto && q.lost.Load() && q.softOK(j):
+		return FallbackPolicy, true // the device is gone
 	}
 	return 0, false
 }
 
-// softOK reports whether j can run in software: its key, if any, has a copy here.
-func (q *Queue) softOK(j *Job) bool { return j.Key == nil || j.Key.soft != nil }
+// softOK reports whether j can run in software: its key, if any, has a copy
+// here, and it is not a raw entry (whose buffers and key are handles only the
+// device resolves).
+func (q *Queue) softOK(j *Job) bool { return j.raw == nil && (j.Key == nil || j.Key.soft != nil) }
 
 // software runs j on this goroutine and completes it, flagged as a fallback.
 func (q *Queue) software(j *Job, why int) {
@@ -412,15 +437,21 @@ func (q *Queue) reap() {
 			_, err = q.drain(r)
 		}
 		if err != nil {
-			q.failAll(fmt.Errorf("%w: %v", ErrDeviceLost, err))
+			q.lose(fmt.Errorf("%w: %v", ErrDeviceLost, err))
 			return
 		}
 		if n == 0 {
-			if q.stopping.Load() && q.inflight.Load() == 0 {
+			if q.stopping.Load() && (q.released.Load() || q.inflight.Load() == 0) {
+				// Once the device has let go of the queue, every completion it will
+				// ever post is in the ring: drain it and go. Jobs left in slots
+				// were never fetched; Close flushes them.
+				if _, err := q.drain(r); err != nil {
+					q.lose(err)
+				}
 				return
 			}
 			if !q.dev.be.alive() {
-				q.failAll(ErrDeviceLost)
+				q.lose(ErrDeviceLost)
 				return
 			}
 		}
@@ -451,7 +482,7 @@ func (q *Queue) Reap(timeout time.Duration) (int, error) {
 		err = ErrDeviceLost
 	}
 	if err != nil {
-		q.failAll(err)
+		q.lose(err)
 	}
 	return n, err
 }
@@ -470,6 +501,17 @@ func (q *Queue) finish(j *Job, c *ring.CQE) bool {
 	return c.Status == ring.StatusOK
 }
 
+// lose marks the device lost and completes every job in flight with err. The
+// mark is set under mu, which submitters hold from their check of it until
+// their job is in its slot: a job is either in a slot before the mark, and
+// failAll completes it, or sees the mark and never reaches the ring.
+func (q *Queue) lose(err error) {
+	q.mu.Lock()
+	q.lost.Store(true)
+	q.mu.Unlock()
+	q.failAll(err)
+}
+
 // failAll completes every job in flight with err.
 func (q *Queue) failAll(err error) {
 	for i := range q.slots {
@@ -479,6 +521,27 @@ func (q *Queue) failAll(err error) {
 			q.failed.Add(1)
 			j.complete(ring.StatusFlushed, 0, 0, 0, 0, err)
 		}
+	}
+}
+
+// flushUnfetched completes the jobs still in slots after the device let go of
+// the queue: they stayed in the submission ring, never fetched, so no
+// completion will come. Like the jobs the device flushed, they complete with
+// StatusFlushed, or run in software under FallbackAuto.
+func (q *Queue) flushUnfetched() {
+	for i := range q.slots {
+		j := q.slots[i].Swap(nil)
+		if j == nil {
+			continue
+		}
+		q.inflight.Add(-1)
+		if q.cfg.fallback == FallbackAuto && q.softOK(j) {
+			q.software(j, FallbackFaulted)
+			continue
+		}
+		q.completed.Add(1)
+		q.failed.Add(1)
+		j.complete(ring.StatusFlushed, 0, 0, 0, 0, nil)
 	}
 }
 
@@ -496,6 +559,7 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	err := q.dev.be.destroyQueue(q.r.handle)
+	q.released.Store(err == nil)
 	q.stopping.Store(true)
 	q.cqEvent.Notify()
 	<-q.reaped
@@ -503,6 +567,9 @@ func (q *Queue) Close() error {
 		q.reapMu.Lock()
 		q.drain(newReaper())
 		q.reapMu.Unlock()
+	}
+	if err == nil {
+		q.flushUnfetched()
 	}
 	q.failAll(ErrClosed) // only if the driver could not post their completions
 	q.r.release()
