@@ -61,6 +61,11 @@ func (q *Queue) Do(ctx context.Context, dst []byte, req Request) (Result, error)
 		return Result{}, err
 	}
 	if err := j.Wait(ctx); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && err == ctxErr {
+			// The job may still be in flight: its result fields are the
+			// reaper's to write, not ours to read.
+			return Result{}, err
+		}
 		return Result{CQEFlags: j.CQEFlags}, err
 	}
 	return Result{Out: append(dst, j.Dst.bytes()[:j.N]...), Sum: j.Sum, CQEFlags: j.CQEFlags}, nil

@@ -252,7 +252,9 @@ func TestStreamLarge(t *testing.T) {
 			if devRegs > int64(bound)+16*mib { // slabs are registered 4 MiB at a time
 				t.Errorf("%d bytes registered", devRegs)
 			}
-			if growth := int64(peak) - int64(base); growth > 64*mib {
+			// The race detector's instrumentation allocates on its own account;
+			// the bound on registered buffers above holds either way.
+			if growth := int64(peak) - int64(base); growth > 64*mib && !pipeRaceEnabled() {
 				t.Errorf("heap grew by %d MiB", growth/mib)
 			}
 			want := gen.sum()
@@ -296,7 +298,7 @@ func TestStreamLarge(t *testing.T) {
 			if rbound := (DefaultInflight + 1) * (2*DefaultChunkSize + 128<<10); rregs > rbound {
 				t.Errorf("the reader holds %d bytes of buffers, bound %d", rregs, rbound)
 			}
-			if growth := int64(peak) - int64(base); growth > 64*mib {
+			if growth := int64(peak) - int64(base); growth > 64*mib && !pipeRaceEnabled() {
 				t.Errorf("heap grew by %d MiB while reading", growth/mib)
 			}
 		})
