@@ -23,5 +23,7 @@
 //
 // The typed methods ([Queue.Seal], [Queue.Sign], [Queue.Compress], ...) take plain
 // byte slices and copy them through pooled registered buffers, for callers who do
-// not manage buffers; the Go-native faces build on them.
+// not manage buffers. The Go-native faces, [NewAEAD] (a cipher.AEAD) and
+// [NewSigner] (a crypto.Signer for crypto/tls), build on the same copy path; the
+// streaming [Writer] and [Reader] on [Pipeline].
 package userdrv
