@@ -35,12 +35,13 @@ func (d *fakeDevice) Info() device.Info {
 }
 
 func (d *fakeDevice) Doorbell() *ring.EventNotifier { return d.bell }
+
 // OnReset: the fake device never resets.
 func (d *fakeDevice) OnReset(func()) {}
 
-func (d *fakeDevice) Reset() error                  { return nil }
-func (d *fakeDevice) Stats() device.Stats           { return device.Stats{} }
-func (d *fakeDevice) Close() error                  { return d.bell.Close() }
+func (d *fakeDevice) Reset() error        { return nil }
+func (d *fakeDevice) Stats() device.Stats { return device.Stats{} }
+func (d *fakeDevice) Close() error        { return d.bell.Close() }
 
 // holdJobs makes new jobs wait, pinned, until release.
 func (d *fakeDevice) holdJobs() {

@@ -43,6 +43,9 @@ func mapRegion(fd int, writable bool, check func(size int64) error) (*region, er
 	if size <= 0 || size > int64(maxInt) {
 		return nil, fmt.Errorf("%w: memfd %d of %d bytes; a region must have at least one byte", ErrInvalid, fd, size)
 	}
+	if writable && seals&(unix.SealWrite|unix.SealFutureWrite) != 0 {
+		return nil, fmt.Errorf("%w: memfd %d is sealed against writing; register it read-only", ErrInvalid, fd)
+	}
 	if err := check(size); err != nil {
 		return nil, err
 	}
@@ -59,7 +62,7 @@ func mapRegion(fd int, writable bool, check func(size int64) error) (*region, er
 	if err != nil {
 		unix.Close(dup)
 		if writable {
-			return nil, fmt.Errorf("driver: mapping memfd %d of %d bytes read-write (is it write-sealed or opened read-only?): %w", fd, size, err)
+			return nil, fmt.Errorf("%w: mapping memfd %d of %d bytes read-write (is it opened read-only?): %v", ErrInvalid, fd, size, err)
 		}
 		return nil, fmt.Errorf("driver: mapping memfd %d of %d bytes read-only: %w", fd, size, err)
 	}

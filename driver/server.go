@@ -154,10 +154,13 @@ func (s *Server) serveConn(c *net.UnixConn) {
 	cred := Cred{UID: pc.UID, GID: pc.GID, PID: pc.PID}
 	ctx, err := s.drv.Open(cred)
 	if err != nil {
-		// Nothing has been read yet; say why in an unsolicited reply, then go.
+		// Say why in the reply to the client's hello, then go. The hello must
+		// be read first: a Unix socket closed with unread data resets its
+		// peer, which loses the reply, and a client that had not sent its
+		// hello yet would only see a broken pipe.
 		s.log.Info("connection refused", "uid", cred.UID, "pid", cred.PID, "err", err)
 		ss := &session{s: s, conn: c}
-		ss.send(ctlHeader{Type: uint16(MsgHello) | ctlReply, Status: statusOf(err)}, []byte(errText(err)), nil)
+		ss.send(ctlHeader{Type: uint16(MsgHello) | ctlReply, Seq: refusedHello(c), Status: statusOf(err)}, []byte(errText(err)), nil)
 		return
 	}
 	ss := &session{s: s, conn: c, ctx: ctx, cqBell: map[uint32]*ring.EventNotifier{},
@@ -169,6 +172,10 @@ func (s *Server) serveConn(c *net.UnixConn) {
 	for {
 		n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
 		if err != nil {
+			// A zero-length datagram reads as end of file, yet may have
+			// carried descriptors: close them.
+			fds, _ := unix.ParseRights(oob[:oobn])
+			closeFDs(fds)
 			ss.log.Debug("disconnected", "err", err)
 			return
 		}
@@ -212,6 +219,26 @@ func (s *Server) serveConn(c *net.UnixConn) {
 			return
 		}
 	}
+}
+
+// refusedHello reads a refused client's first message, waiting at most
+// replyTimeout, closes any descriptors it carried and returns its sequence
+// number, for the refusal to answer it.
+func refusedHello(c *net.UnixConn) uint32 {
+	buf := make([]byte, MaxCtlMessage+1)
+	oob := make([]byte, unix.RightsSpace(maxCtlFDs))
+	c.SetReadDeadline(time.Now().Add(replyTimeout))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	fds, _ := unix.ParseRights(oob[:oobn])
+	closeFDs(fds)
+	if err != nil {
+		return 0
+	}
+	h, _, err := parseHeader(buf[:n])
+	if err != nil {
+		return 0
+	}
+	return h.Seq
 }
 
 // malformed answers a bad message and reports whether the connection may go on.

@@ -13,6 +13,13 @@ const SealShrink = unix.F_SEAL_SHRINK
 // SealGrow is F_SEAL_GROW.
 const SealGrow = unix.F_SEAL_GROW
 
+// SealWrite is F_SEAL_WRITE and SealFutureWrite F_SEAL_FUTURE_WRITE: the
+// memory can no longer be written, or mapped writable.
+const (
+	SealWrite       = unix.F_SEAL_WRITE
+	SealFutureWrite = unix.F_SEAL_FUTURE_WRITE
+)
+
 // SealSeal is F_SEAL_SEAL: no further seals may be added or removed.
 const SealSeal = unix.F_SEAL_SEAL
 
