@@ -11,11 +11,12 @@ func (q *Queue) SubmitBatch(jobs []*Job) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
 	}
-	pending := q.batchBuf() // device-bound jobs not yet on the ring
+	buf := q.batchBuf()
+	defer q.putBatch(buf)
+	pending := buf // device-bound jobs not yet on the ring
 	accepted := 0
 	for i, j := range jobs {
 		if err := j.arm(q); err != nil {
-			q.putBatch(pending)
 			return accepted, err
 		}
 		j.hold()
@@ -34,7 +35,6 @@ func (q *Queue) SubmitBatch(jobs []*Job) (int, error) {
 			for _, j := range pending {
 				q.abort(j, err)
 			}
-			q.putBatch(pending)
 			return accepted, err
 		}
 		q.busy.Add(uint64(len(pending)))
@@ -49,14 +49,12 @@ func (q *Queue) SubmitBatch(jobs []*Job) (int, error) {
 				j.release()
 				j.state.Store(jobIdle)
 			}
-			q.putBatch(pending)
 			return accepted, nil
 		case !q.cfg.block:
 			for _, j := range pending {
 				j.release()
 				j.state.Store(jobIdle)
 			}
-			q.putBatch(pending)
 			return accepted, ErrBusy
 		}
 		runtime.Gosched()
@@ -68,7 +66,6 @@ func (q *Queue) SubmitBatch(jobs []*Job) (int, error) {
 			return accepted, ErrClosed
 		}
 	}
-	q.putBatch(pending)
 	return accepted, nil
 }
 
@@ -116,7 +113,8 @@ func (q *Queue) batchBuf() []*Job {
 }
 
 func (q *Queue) putBatch(b []*Job) {
-	clear(b[:cap(b)])
+	b = b[:cap(b)]
+	clear(b)
 	q.batchMu.Lock()
 	q.batch = b[:0]
 	q.batchMu.Unlock()
