@@ -2,7 +2,6 @@ package sim
 
 import (
 	"time"
-	"unsafe"
 
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/internal/op"
@@ -99,9 +98,7 @@ func (d *Device) prepare(j *job) ring.Status {
 		return st
 	}
 	j.pin(p)
-	inPlace := s.Flags&ring.SQEInPlace != 0 && len(j.src) > 0 && len(j.dst) > 0 &&
-		unsafe.SliceData(j.src) == unsafe.SliceData(j.dst)
-	if (!inPlace && overlap(j.src, j.dst)) || overlap(j.aux, j.dst) {
+	if op.BuffersAlias(s.Flags, j.src, j.aux, j.dst) {
 		return ring.StatusBadAddress
 	}
 	if q.copyMode && class != ring.ClassNone {
@@ -114,15 +111,6 @@ func (d *Device) prepare(j *job) ring.Status {
 		}
 	}
 	return ring.StatusOK
-}
-
-// overlap reports whether two byte slices share memory.
-func overlap(a, b []byte) bool {
-	if len(a) == 0 || len(b) == 0 {
-		return false
-	}
-	a0, b0 := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
 }
 
 // deadlineHeap orders jobs waiting for their modelled completion time.

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/accelq/accelq/driver"
 	"github.com/accelq/accelq/internal/op"
@@ -333,8 +332,7 @@ func runSoftware(j *Job) (ring.Status, int, uint64) {
 		return ring.StatusNotPermitted, 0, 0
 	}
 	src, aux, dst := j.Src.bytes(), j.Aux.bytes(), j.Dst.bytes()
-	inPlace := j.Flags&ring.SQEInPlace != 0 && len(src) > 0 && len(dst) > 0 && unsafe.SliceData(src) == unsafe.SliceData(dst)
-	if (!inPlace && overlap(src, dst)) || overlap(aux, dst) {
+	if op.BuffersAlias(j.Flags, src, aux, dst) {
 		return ring.StatusBadAddress, 0, 0
 	}
 	var key *deviceKey
@@ -343,14 +341,6 @@ func runSoftware(j *Job) (ring.Status, int, uint64) {
 	}
 	r := op.Run(j.Op, j.Param, key, src, aux, dst)
 	return r.Status, r.N, r.Aux
-}
-
-func overlap(a, b []byte) bool {
-	if len(a) == 0 || len(b) == 0 {
-		return false
-	}
-	a0, b0 := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
 }
 
 // reaper is the state one reaping goroutine needs.
