@@ -91,8 +91,10 @@
 // silently sharing the parent's queues, the choice verbs makes with
 // ibv_fork_init), and an exec'd child inherits none of the memfds. A remote
 // client's own mappings of its rings are its business: the client library should
-// map them the same way. The tests check the VmFlags "dc" (do not copy on fork)
-// bit of every driver mapping in /proc/self/smaps.
+// map them the same way (package userdrv does). The tests check the VmFlags "dc"
+// (do not copy on fork) bit of every driver mapping in /proc/self/smaps, and
+// fork a child that finds nothing mapped at the addresses of its parent's rings
+// and regions.
 //
 // # Concurrency
 //
