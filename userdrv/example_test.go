@@ -9,10 +9,11 @@ import (
 	"github.com/accelq/accelq/userdrv"
 )
 
-// A SHA-256 digest on an embedded simulated QAT device, with registered buffers
-// and no copy: fill the source, submit, wait, read the destination.
+// A SHA-256 digest with registered buffers and no copy: fill the source, submit,
+// wait, read the destination. Open uses acceld if $ACCELQ_SOCKET names one, and
+// an embedded simulated QAT device otherwise.
 func Example() {
-	dev, err := userdrv.Open(userdrv.WithEmbedded("qat-gen4"))
+	dev, err := userdrv.Open()
 	if err != nil {
 		log.Fatal(err)
 	}
