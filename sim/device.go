@@ -215,11 +215,10 @@ func (d *Device) Close() error {
 func (d *Device) run(j *job) {
 	if j.q.closing.Load() || j.gen != d.gen.Load() {
 		d.flush(j)
+	} else if j.copied {
+		d.runCopied(j)
 	} else {
 		j.res = op.Run(j.sqe.Opcode, j.sqe.Param, j.key, j.src, j.aux, j.dst)
-		if j.out != nil && j.res.Status == ring.StatusOK {
-			copy(j.out, j.dst[:j.res.N])
-		}
 	}
 	j.computed = d.clock.Now()
 }

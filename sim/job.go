@@ -19,7 +19,7 @@ type job struct {
 	src      []byte        // what the engine reads
 	aux      []byte        // what the engine reads
 	dst      []byte        // what the engine writes
-	out      []byte        // the client's destination in copy mode, nil in zero-copy mode
+	copied   bool          // copy mode: compute on private copies (see runCopied)
 	pins     [4]device.Pin // released after the CQE is posted
 	npin     int
 	fetched  time.Duration // when the descriptor was fetched
@@ -101,15 +101,7 @@ func (d *Device) prepare(j *job) ring.Status {
 	if op.BuffersAlias(s.Flags, j.src, j.aux, j.dst) {
 		return ring.StatusBadAddress
 	}
-	if q.copyMode && class != ring.ClassNone {
-		// The hardened model: the engine never touches client memory, so a client
-		// rewriting its buffers mid-operation can only change what was copied.
-		j.src = append([]byte(nil), j.src...)
-		j.aux = append([]byte(nil), j.aux...)
-		if j.dst != nil {
-			j.out, j.dst = j.dst, make([]byte, len(j.dst))
-		}
-	}
+	j.copied = q.copyMode && class != ring.ClassNone
 	return ring.StatusOK
 }
 
