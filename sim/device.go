@@ -170,13 +170,15 @@ func (d *Device) reset() {
 			q.state = queueStopped
 		}
 	}
-	// Jobs waiting for their deadline complete now, flushed; jobs on a worker
-	// come back with the old generation and are flushed then.
-	for d.waiting.Len() > 0 {
-		j := heap.Pop(&d.waiting).(*job)
-		d.flush(j)
-		d.complete(j)
-	}
+	// Jobs waiting for their deadline complete now: those that ran (their output
+	// may be in client memory already) with their results, the rest flushed.
+	// Jobs on a worker come back with the old generation and are flushed then.
+	d.completeWaiting(func(j *job) bool {
+		if !j.compute && j.res.Status == ring.StatusOK {
+			d.flush(j)
+		}
+		return true
+	})
 	if f := d.onReset.Load(); f != nil {
 		go (*f)()
 	}
@@ -184,6 +186,26 @@ func (d *Device) reset() {
 
 // OnReset registers f to run, on its own goroutine, after every reset.
 func (d *Device) OnReset(f func()) { d.onReset.Store(&f) }
+
+// completeWaiting completes, at once, every job waiting for its deadline that
+// pick selects, and keeps the others in order.
+func (d *Device) completeWaiting(pick func(*job) bool) {
+	var done []*job
+	keep := d.waiting[:0]
+	for _, j := range d.waiting {
+		if pick(j) {
+			done = append(done, j)
+		} else {
+			keep = append(keep, j)
+		}
+	}
+	clear(d.waiting[len(keep):])
+	d.waiting = keep
+	heap.Init(&d.waiting)
+	for _, j := range done {
+		d.complete(j)
+	}
+}
 
 func (d *Device) flush(j *job) {
 	j.res = op.Result{Status: ring.StatusFlushed}

@@ -14,6 +14,9 @@ import (
 // hold microsecond deadlines through Go timers.
 const timerSlack = 60 * time.Microsecond
 
+// maxSleep bounds one sleep of the device loop.
+const maxSleep = 10 * time.Millisecond
+
 // loop is the device's front end: control requests, completions, fetches.
 func (d *Device) loop() {
 	defer close(d.loopDone)
@@ -264,16 +267,20 @@ func (d *Device) sleep() {
 	pending := len(d.inboxDone) + len(d.inboxCtl)
 	d.inboxMu.Unlock()
 	if pending == 0 {
-		timeout := time.Duration(-1)
+		// Sleep at most maxSleep even with nothing due: every client holds the
+		// doorbell, and one that drains it could otherwise swallow the wake-up
+		// another rang and leave the device asleep. A stolen wake-up costs the
+		// others at most this much latency.
+		timeout := maxSleep
 		if d.waiting.Len() > 0 {
-			timeout = d.waiting[0].deadline - d.clock.Now() - timerSlack
+			timeout = min(timeout, max(d.waiting[0].deadline-d.clock.Now()-timerSlack, 0))
 			if _, manual := d.clock.(*ManualClock); manual {
 				// Model time does not pass while we sleep: poll for the test to move it.
 				timeout = 100 * time.Microsecond
 			}
 		}
-		if timeout != 0 {
-			d.bell.Wait(nil, max(timeout, 0))
+		if timeout > 0 {
+			d.bell.Wait(nil, timeout)
 		}
 	}
 	d.sleeping.Store(false)

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	"fmt"
 	"sync/atomic"
 
@@ -36,6 +35,7 @@ type queue struct {
 	err       error
 
 	state    queueState
+	removed  bool // remove has run
 	inflight int
 	touched  bool
 	lost     uint64 // CQEs the client made impossible to post
@@ -147,18 +147,11 @@ func (q *queue) Destroy() error {
 		}
 		q.state = queueClosing
 		q.closing.Store(true)
-		// Computed jobs waiting for their deadline complete now with their results.
+		// Jobs waiting for their deadline complete now with their results.
 		d := q.dev
-		for i := 0; i < d.waiting.Len(); {
-			if j := d.waiting[i]; j.q == q {
-				heap.Remove(&d.waiting, i)
-				d.complete(j)
-				continue
-			}
-			i++
-		}
+		d.completeWaiting(func(j *job) bool { return j.q == q })
 		if q.inflight == 0 {
-			d.remove(q)
+			d.remove(q) // completing the last job may have done it already
 		}
 	})
 	if err != nil {
@@ -168,8 +161,12 @@ func (q *queue) Destroy() error {
 	return nil
 }
 
-// remove drops a closing queue that has no job left.
+// remove drops a closing queue that has no job left. It runs once per queue.
 func (d *Device) remove(q *queue) {
+	if q.removed {
+		return
+	}
+	q.removed = true
 	for i, x := range d.queues {
 		if x == q {
 			d.queues = append(d.queues[:i], d.queues[i+1:]...)
