@@ -6,7 +6,10 @@ import "runtime"
 // at most one doorbell, which is where rings beat a system call per operation.
 // It returns how many jobs it accepted: all of them, unless the ring fills on a
 // queue that neither waits nor falls back, in which case the accepted jobs are a
-// prefix and the error is ErrBusy.
+// prefix and the error is ErrBusy. A job that cannot be submitted at all (in
+// flight already, an oversized auxiliary buffer) fails the batch before any of
+// its jobs reaches the ring; the jobs before it that ran in software count as
+// accepted.
 func (q *Queue) SubmitBatch(jobs []*Job) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
@@ -17,6 +20,11 @@ func (q *Queue) SubmitBatch(jobs []*Job) (int, error) {
 	accepted := 0
 	for i, j := range jobs {
 		if err := j.arm(q); err != nil {
+			// The jobs armed so far go back to the caller unsubmitted.
+			for _, p := range pending {
+				p.release()
+				p.state.Store(jobIdle)
+			}
 			return accepted, err
 		}
 		j.hold()

@@ -461,10 +461,26 @@ func (q *Queue) Reap(timeout time.Duration) (int, error) {
 	}
 	q.reapMu.Lock()
 	defer q.reapMu.Unlock()
+	if q.stopping.Load() {
+		return 0, ErrClosed // Close holds reapMu until the rings are unmapped
+	}
 	if q.manual == nil {
 		q.manual = newReaper()
 	}
-	n, err := q.wait(q.cfg.spins, timeout)
+	// Wait in slices so that Close, which must take reapMu, never waits on a
+	// Reap that sleeps forever.
+	var n int
+	var err error
+	for deadline := time.Now().Add(timeout); ; {
+		slice := 50 * time.Millisecond
+		if timeout >= 0 {
+			slice = min(slice, time.Until(deadline))
+		}
+		n, err = q.wait(q.cfg.spins, max(slice, 0))
+		if n > 0 || err != nil || q.stopping.Load() || (timeout >= 0 && !time.Now().Before(deadline)) {
+			break
+		}
+	}
 	if err == nil && n > 0 {
 		n, err = q.drain(q.manual)
 	}
@@ -554,9 +570,10 @@ func (q *Queue) Close() error {
 	q.cqEvent.Notify()
 	<-q.reaped
 	if q.cfg.reap == ReapManual {
+		// Held until the rings are unmapped: a Reap after this sees stopping.
 		q.reapMu.Lock()
+		defer q.reapMu.Unlock()
 		q.drain(newReaper())
-		q.reapMu.Unlock()
 	}
 	if err == nil {
 		q.flushUnfetched()
