@@ -75,7 +75,7 @@ func (cn *Conn) call(t MsgType, body []byte, fds []int) (*payload, []int, error)
 		closeFDs(got)
 		return nil, nil, fmt.Errorf("accelq %v: reply: %w", t, err)
 	}
-	if h.Status != CtlOK && h.Type == uint16(t)|ctlReply {
+	if h.Status != CtlOK && h.Type == uint16(t)|ctlReply && (h.Seq == cn.seq || h.Seq == 0 && t == MsgHello) {
 		closeFDs(got)
 		return nil, nil, &CtlError{Op: t, Status: h.Status, Msg: string(p)}
 	}

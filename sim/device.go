@@ -29,6 +29,7 @@ type Device struct {
 	sleeping  atomic.Bool   // the loop is (about to be) asleep on the doorbell
 	gen       atomic.Uint64 // bumped by every reset
 	closed    atomic.Bool
+	closing   atomic.Bool // Close has begun
 	onReset   atomic.Pointer[func()]
 	loopDone  chan struct{}
 
@@ -214,6 +215,10 @@ func (d *Device) flush(j *job) {
 
 // Close stops the device. Queues still open are destroyed first.
 func (d *Device) Close() error {
+	if d.closing.Swap(true) {
+		<-d.loopDone
+		return device.ErrClosed
+	}
 	var qs []*queue
 	if err := d.do(func() { qs = append(qs, d.queues...) }); err != nil {
 		return err

@@ -158,7 +158,12 @@ func (j *Job) complete(st ring.Status, n int, sum uint64, flags ring.CQEFlag, de
 // arm makes j ready to be submitted.
 func (j *Job) arm(q *Queue) error {
 	if j.Aux.Len > ring.MaxAuxLen {
-		return fmt.Errorf("userdrv: auxiliary buffer of %d bytes exceeds %d", j.Aux.Len, ring.MaxAuxLen)
+		return fmt.Errorf("%w: auxiliary buffer of %d bytes exceeds %d", ErrInvalid, j.Aux.Len, ring.MaxAuxLen)
+	}
+	for _, s := range [...]*Span{&j.Src, &j.Dst, &j.Aux} {
+		if s.Buf != nil && (s.Off < 0 || s.Len < 0 || s.Off > len(s.Buf.b)-s.Len) {
+			return fmt.Errorf("%w: span [%d, +%d) outside a %d-byte buffer", ErrInvalid, s.Off, s.Len, len(s.Buf.b))
+		}
 	}
 	switch j.state.Load() {
 	case jobInFlight:
