@@ -376,7 +376,7 @@ func (q *Queue) drain(r *reaper) (int, error) {
 	total := 0
 	for {
 		got, err := q.cq.Pop(r.buf)
-		var done, bad int64
+		var done int64
 		for i := 0; i < got; i++ {
 			var c ring.CQE
 			if c.Decode(r.buf[i*ring.CQESize:]) != nil || c.UserData >= uint64(len(q.slots)) {
@@ -388,20 +388,15 @@ func (q *Queue) drain(r *reaper) (int, error) {
 			}
 			r.freed = append(r.freed, uint32(c.UserData))
 			done++
-			if !q.finish(j, &c) {
-				bad++
-			}
+			q.finish(j, &c)
 		}
 		if len(r.freed) > 0 {
 			q.mu.Lock()
 			q.free = append(q.free, r.freed...)
 			q.mu.Unlock()
 			r.freed = r.freed[:0]
-			// Counted once per batch: atomics per job are a measurable share of
-			// the client's cost.
-			q.inflight.Add(-done)
-			q.completed.Add(uint64(done))
-			q.failed.Add(uint64(bad))
+			q.inflight.Add(-done) // once per batch: atomics are a share of the client's cost
+
 		}
 		total += got
 		if err != nil {
@@ -494,17 +489,19 @@ func (q *Queue) Reap(timeout time.Duration) (int, error) {
 }
 
 // finish completes a job from its CQE, retrying it in software if the device
-// failed it and the queue falls back. It reports whether the job succeeded.
-func (q *Queue) finish(j *Job, c *ring.CQE) bool {
+// failed it and the queue falls back. The counters move before the job is
+// completed, so that whoever waits for it finds it counted.
+func (q *Queue) finish(j *Job, c *ring.CQE) {
 	if q.cfg.fallback == FallbackAuto && q.softOK(j) &&
 		(c.Status == ring.StatusDeviceError || c.Status == ring.StatusUnsupported || c.Status == ring.StatusFlushed) {
-		q.fallbacks[FallbackFaulted].Add(1)
-		st, n, sum := runSoftware(j)
-		j.complete(st, n, sum, ring.CQEFallback, 0, nil)
-		return st == ring.StatusOK
+		q.software(j, FallbackFaulted)
+		return
+	}
+	q.completed.Add(1)
+	if c.Status != ring.StatusOK {
+		q.failed.Add(1)
 	}
 	j.complete(c.Status, int(c.Result), c.Aux, c.Flags, c.DevErr, nil)
-	return c.Status == ring.StatusOK
 }
 
 // lose marks the device lost and completes every job in flight with err. The
