@@ -18,6 +18,7 @@ type Consumer struct {
 	tailp    *uint32
 	headp    *uint32
 	flagsp   *uint32
+	wakeMinp *uint32
 	notifier Notifier
 }
 
@@ -37,6 +38,7 @@ func NewConsumer(mem []byte) (*Consumer, error) {
 	c.tailp = word(c.mem, offTail)
 	c.headp = word(c.mem, offHead)
 	c.flagsp = word(c.mem, offFlags)
+	c.wakeMinp = word(c.mem, offWakeMin)
 	c.head = atomic.LoadUint32(c.headp)
 	c.tail = atomic.LoadUint32(c.tailp)
 	// ReadGeometry checked the indices in its copy of the header, but the peer
@@ -119,12 +121,20 @@ func (c *Consumer) Pop(dst []byte) (int, error) {
 // still empty, in which case the caller may sleep on the notifier and the producer
 // will wake it after its next publish. If entries arrived, it clears the flag and
 // returns false.
-func (c *Consumer) Arm() (bool, error) {
+func (c *Consumer) Arm() (bool, error) { return c.ArmFor(1) }
+
+// ArmFor is Arm for a consumer that wants n entries before it is woken: it writes
+// n as the ring's wake threshold, sets FlagNeedWakeup and re-checks the ring. It
+// returns true if fewer than n entries are ready, in which case the caller may
+// sleep and the producer wakes it only once n are. n is clamped to [1, entries].
+func (c *Consumer) ArmFor(n int) (bool, error) {
+	want := uint32(min(max(n, 1), int(c.entries)))
+	atomic.StoreUint32(c.wakeMinp, want)
 	atomic.OrUint32(c.flagsp, FlagNeedWakeup)
-	// OrUint32 is a full barrier: the producer either sees the flag after its
-	// tail store, or we see its tail here.
-	n, err := c.Available()
-	if err != nil || n > 0 {
+	// OrUint32 is a full barrier: the producer either sees the flag (and the
+	// threshold stored before it) after its tail store, or we see its tail here.
+	got, err := c.Available()
+	if err != nil || uint32(got) >= want {
 		c.Disarm()
 		return false, err
 	}
@@ -136,9 +146,14 @@ func (c *Consumer) Disarm() { atomic.AndUint32(c.flagsp, ^FlagNeedWakeup) }
 
 // Sleep arms the ring and, if it is still empty, sleeps on the notifier for at
 // most timeout (forever if negative). It may return early; callers re-check.
-func (c *Consumer) Sleep(timeout time.Duration) error {
-	empty, err := c.Arm()
-	if err != nil || !empty {
+func (c *Consumer) Sleep(timeout time.Duration) error { return c.SleepFor(1, timeout) }
+
+// SleepFor is Sleep until n entries are ready: the producer skips the wake-ups
+// of the entries before the n-th, so a consumer that takes entries in batches
+// pays one wake-up per batch. It may return early; callers re-check.
+func (c *Consumer) SleepFor(n int, timeout time.Duration) error {
+	short, err := c.ArmFor(n)
+	if err != nil || !short {
 		return err
 	}
 	atomic.AddUint64(dword(c.mem, offSleeps), 1)
@@ -151,12 +166,19 @@ func (c *Consumer) Sleep(timeout time.Duration) error {
 // sleeping through the NEED_WAKEUP protocol, until timeout passes (forever if
 // negative). It returns the number of ready entries, zero on timeout.
 func (c *Consumer) Wait(spins int, timeout time.Duration) (int, error) {
-	if n, err := c.Available(); n > 0 || err != nil {
-		return n, err // the common case on a busy ring: no clock read
+	return c.WaitFor(1, spins, timeout)
+}
+
+// WaitFor is Wait for at least n ready entries (clamped to [1, entries]). On
+// timeout it returns however many are ready, possibly fewer than n.
+func (c *Consumer) WaitFor(n, spins int, timeout time.Duration) (int, error) {
+	want := min(max(n, 1), int(c.entries))
+	if got, err := c.Available(); got >= want || err != nil {
+		return got, err // the common case on a busy ring: no clock read
 	}
 	for i := 0; i < spins; i++ {
-		if n, err := c.Available(); n > 0 || err != nil {
-			return n, err
+		if got, err := c.Available(); got >= want || err != nil {
+			return got, err
 		}
 	}
 	var deadline time.Time
@@ -164,17 +186,18 @@ func (c *Consumer) Wait(spins int, timeout time.Duration) (int, error) {
 		deadline = time.Now().Add(timeout)
 	}
 	for {
-		if n, err := c.Available(); n > 0 || err != nil {
-			return n, err
+		got, err := c.Available()
+		if got >= want || err != nil {
+			return got, err
 		}
 		left := time.Duration(-1)
 		if timeout >= 0 {
 			left = time.Until(deadline)
 			if left <= 0 {
-				return 0, nil
+				return got, nil
 			}
 		}
-		if err := c.Sleep(left); err != nil {
+		if err := c.SleepFor(want, left); err != nil {
 			return 0, err
 		}
 	}

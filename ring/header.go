@@ -89,7 +89,7 @@ func ReadGeometry(mem []byte) (Geometry, error) {
 	if mask := le.Uint32(h[offMask:]); mask != uint32(g.Entries-1) {
 		return Geometry{}, fmt.Errorf("%w: mask %#x does not match %d entries", ErrBadHeader, mask, g.Entries)
 	}
-	for _, r := range [][2]int{{offReserved0, offTail}, {offProdReserved, offRefused}, {offConsReserved, offConsCorrupt}} {
+	for _, r := range [][2]int{{offReserved0, offTail}, {offProdReserved, offRefused}} {
 		for i := r[0]; i < r[1]; i++ {
 			if h[i] != 0 {
 				return Geometry{}, fmt.Errorf("%w: reserved header byte %d is %#x, must be zero", ErrBadHeader, i, h[i])

@@ -19,10 +19,10 @@ const (
 	offProdCorrupt  = 80 // u64: times the producer saw an impossible consumer index
 	offWakeups      = 88 // u64: wake-ups the producer issued
 
-	offHead         = 128 // u32: consumer index (free-running)
-	offConsReserved = 132 // u32, must be zero
-	offConsCorrupt  = 136 // u64: times the consumer saw an impossible producer index
-	offSleeps       = 144 // u64: times the consumer went to sleep
+	offHead        = 128 // u32: consumer index (free-running)
+	offWakeMin     = 132 // u32: entries a sleeping consumer waits for; 0 and 1 both mean one
+	offConsCorrupt = 136 // u64: times the consumer saw an impossible producer index
+	offSleeps      = 144 // u64: times the consumer went to sleep
 
 	offFlags = 192 // u32: FlagNeedWakeup and future flags
 )

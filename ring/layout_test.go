@@ -37,7 +37,7 @@ func TestHeaderConstantsPinned(t *testing.T) {
 		{"offProdCorrupt", offProdCorrupt, 80},
 		{"offWakeups", offWakeups, 88},
 		{"offHead", offHead, 128},
-		{"offConsReserved", offConsReserved, 132},
+		{"offWakeMin", offWakeMin, 132},
 		{"offConsCorrupt", offConsCorrupt, 136},
 		{"offSleeps", offSleeps, 144},
 		{"offFlags", offFlags, 192},
@@ -150,6 +150,7 @@ func TestDataPathWritesHeaderWordsAtTheirOffsets(t *testing.T) {
 		t.Fatalf("Arm on an empty ring: empty=%v err=%v", empty, err)
 	}
 	expect(192, []byte{1, 0, 0, 0})
+	expect(132, []byte{1, 0, 0, 0}) // Arm waits for one entry
 	if woke, err := p.Wake(); !woke || err != nil {
 		t.Fatalf("Wake with the flag set: %v %v", woke, err)
 	}
@@ -176,7 +177,7 @@ func TestDataPathWritesHeaderWordsAtTheirOffsets(t *testing.T) {
 	setWord(mem, offTail, tail)
 	expect(136, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	// Nothing else in the header moved.
-	for _, r := range [][2]int{{20, 64}, {68, 72}, {96, 128}, {132, 136}, {152, 192}, {196, 256}} {
+	for _, r := range [][2]int{{20, 64}, {68, 72}, {96, 128}, {152, 192}, {196, 256}} {
 		for i := r[0]; i < r[1]; i++ {
 			if mem[i] != 0 {
 				t.Fatalf("header byte %d is %#x after the data path ran", i, mem[i])

@@ -18,6 +18,7 @@ type Producer struct {
 	tailp    *uint32
 	headp    *uint32
 	flagsp   *uint32
+	wakeMinp *uint32
 	notifier Notifier
 }
 
@@ -37,6 +38,7 @@ func NewProducer(mem []byte) (*Producer, error) {
 	p.tailp = word(p.mem, offTail)
 	p.headp = word(p.mem, offHead)
 	p.flagsp = word(p.mem, offFlags)
+	p.wakeMinp = word(p.mem, offWakeMin)
 	p.tail = atomic.LoadUint32(p.tailp)
 	p.head = atomic.LoadUint32(p.headp)
 	// ReadGeometry checked the indices in its copy of the header, but the peer
@@ -144,6 +146,13 @@ func (p *Producer) NeedsWakeup() bool {
 // needs. Without a sleeping consumer it costs one load and no system call.
 func (p *Producer) Wake() (bool, error) {
 	if atomic.LoadUint32(p.flagsp)&FlagNeedWakeup == 0 {
+		return false, nil
+	}
+	// A consumer that asked for more than one entry sleeps on until that many
+	// are ready: one wake-up per batch, not per entry. The consumer wrote the
+	// threshold before it set the flag, so having seen the flag we see it. A
+	// nonsense threshold or head only delays the consumer that wrote it.
+	if min := atomic.LoadUint32(p.wakeMinp); min > 1 && p.tail-atomic.LoadUint32(p.headp) < min {
 		return false, nil
 	}
 	atomic.AndUint32(p.flagsp, ^FlagNeedWakeup)
