@@ -144,6 +144,15 @@ func (c *Consumer) ArmFor(n int) (bool, error) {
 // Disarm clears FlagNeedWakeup.
 func (c *Consumer) Disarm() { atomic.AndUint32(c.flagsp, ^FlagNeedWakeup) }
 
+// Interrupt wakes the consumer if it sleeps on this ring, as a producer would,
+// for a consumer that must stop waiting (its queue is closing). Unlike the
+// other methods it is safe to call from any goroutine. A consumer that has not
+// armed yet is not woken: callers repeat it until the consumer has noticed.
+func (c *Consumer) Interrupt() error {
+	atomic.AndUint32(c.flagsp, ^FlagNeedWakeup)
+	return c.notifier.Notify()
+}
+
 // Sleep arms the ring and, if it is still empty, sleeps on the notifier for at
 // most timeout (forever if negative). It may return early; callers re-check.
 func (c *Consumer) Sleep(timeout time.Duration) error { return c.SleepFor(1, timeout) }

@@ -593,14 +593,15 @@ func TestCrossProcessSleepWake(t *testing.T) {
 	var got, sum uint64
 	spins := []int{0, 1, 100}
 	for i := 0; ; i++ {
-		began := time.Now()
+		began, before := time.Now(), c.Counters()
 		ready, err := c.Wait(spins[i%3], lostWakeTimeout)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if time.Since(began) >= lostWakeTimeout {
 			if n, _ := c.Available(); n > 0 {
-				t.Fatalf("lost wake-up: slept the whole %v with %d entries ready after %d entries", lostWakeTimeout, n, got)
+				t.Fatalf("lost wake-up: slept the whole %v with %d entries ready after %d entries (returned %d; flags %#x; before %+v, after %+v)",
+					lostWakeTimeout, n, got, ready, atomic.LoadUint32(c.flagsp), before, c.Counters())
 			}
 		}
 		if ready == 0 {

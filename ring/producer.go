@@ -145,6 +145,7 @@ func (p *Producer) NeedsWakeup() bool {
 // flags here are sequentially consistent, which is the full barrier the protocol
 // needs. Without a sleeping consumer it costs one load and no system call.
 func (p *Producer) Wake() (bool, error) {
+	fence()
 	if atomic.LoadUint32(p.flagsp)&FlagNeedWakeup == 0 {
 		return false, nil
 	}
