@@ -15,7 +15,7 @@ type backend interface {
 	unregister(h uint32) error
 	importKey(kind device.KeyKind, material []byte) (uint32, error)
 	destroyKey(h uint32) error
-	createQueue(opts driver.QueueOptions, cqEvent *ring.EventNotifier) (rings, error)
+	createQueue(opts driver.QueueOptions) (rings, error)
 	destroyQueue(h uint32) error
 	queueStats(h uint32) (device.Counters, error)
 	// alive reports whether the driver is still there; it must be cheap.
@@ -53,10 +53,7 @@ func (e *embedded) importKey(kind device.KeyKind, material []byte) (uint32, erro
 
 func (e *embedded) destroyKey(h uint32) error { return e.ctx.DestroyKey(h) }
 
-func (e *embedded) createQueue(opts driver.QueueOptions, cqEvent *ring.EventNotifier) (rings, error) {
-	if cqEvent != nil {
-		opts.CQNotifier = cqEvent
-	}
+func (e *embedded) createQueue(opts driver.QueueOptions) (rings, error) {
 	q, err := e.ctx.CreateQueue(opts)
 	if err != nil {
 		return rings{}, err
@@ -115,8 +112,8 @@ func (r *remote) importKey(kind device.KeyKind, material []byte) (uint32, error)
 
 func (r *remote) destroyKey(h uint32) error { return r.cn.DestroyKey(h) }
 
-func (r *remote) createQueue(opts driver.QueueOptions, cqEvent *ring.EventNotifier) (rings, error) {
-	q, err := r.cn.CreateQueue(opts, cqEvent)
+func (r *remote) createQueue(opts driver.QueueOptions) (rings, error) {
+	q, err := r.cn.CreateQueue(opts, nil)
 	if err != nil {
 		return rings{}, err
 	}

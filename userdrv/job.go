@@ -18,11 +18,12 @@ type Span struct {
 // All returns a span over the whole buffer.
 func All(b *Buffer) Span { return Span{Buf: b, Len: b.Len()} }
 
+// ref is the span's buffer reference; arm has checked it lies in the buffer.
 func (s Span) ref() ring.BufRef {
 	if s.Buf == nil {
 		return ring.BufRef{}
 	}
-	return s.Buf.Ref(s.Off, s.Len)
+	return ring.BufRef{Region: s.Buf.region, Off: s.Buf.off + uint64(s.Off), Len: uint32(s.Len)}
 }
 
 func (s Span) bytes() []byte {
@@ -93,18 +94,21 @@ func (j *Job) Wait(ctx context.Context) error {
 	}
 }
 
-func (j *Job) sqe(slot uint32) ring.SQE {
+// encode writes the job's entry for slot into b, a submission ring entry. It
+// cannot fail: arm checked the auxiliary length.
+func (j *Job) encode(slot uint32, b []byte) {
+	var s ring.SQE
 	if j.raw != nil {
-		s := *j.raw
-		s.UserData = uint64(slot)
-		return s
+		s = *j.raw
+	} else {
+		s = ring.SQE{Opcode: j.Op, Flags: j.Flags, Param: j.Param,
+			Src: j.Src.ref(), Dst: j.Dst.ref(), Aux: j.Aux.ref()}
+		if j.Key != nil {
+			s.Key = j.Key.handle
+		}
 	}
-	s := ring.SQE{Opcode: j.Op, Flags: j.Flags, Param: j.Param, UserData: uint64(slot),
-		Src: j.Src.ref(), Dst: j.Dst.ref(), Aux: j.Aux.ref()}
-	if j.Key != nil {
-		s.Key = j.Key.handle
-	}
-	return s
+	s.UserData = uint64(slot)
+	s.Encode(b)
 }
 
 // hold and release count the job as a user of each distinct buffer it names,

@@ -22,7 +22,7 @@ const (
 	// ReapPoll never sleeps: lowest latency, one core busy for as long as the queue
 	// is open. For benchmarks and dedicated cores.
 	ReapPoll
-	// ReapInterrupt sleeps at once and is woken by the device through an eventfd:
+	// ReapInterrupt sleeps at once and is woken by the device through a futex:
 	// the least CPU, about 15 us more latency per wake-up.
 	ReapInterrupt
 	// ReapManual starts no reaper goroutine: the caller reaps with Queue.Reap on
@@ -108,16 +108,15 @@ const (
 // Queue is a queue pair with its reaper. Submit and SubmitBatch are safe for
 // concurrent use; completions are delivered on the reaper goroutine.
 type Queue struct {
-	dev     *Device
-	cfg     queueConfig
-	r       rings
-	sq      *ring.Producer
-	cq      *ring.Consumer
-	cqEvent *ring.EventNotifier
+	dev *Device
+	cfg queueConfig
+	r   rings
+	sq  *ring.Producer
+	cq  *ring.Consumer // the device wakes its reaper through a futex on the CQ's flags word
 
-	mu     sync.Mutex // submission side: sq, free
+	mu     sync.Mutex // sq, free, slots
 	free   []uint32
-	slots  []atomic.Pointer[Job] // by user data; atomic because the device may be another process
+	slots  []*Job // the jobs in flight, by user data
 	closed atomic.Bool
 
 	inflight atomic.Int64
@@ -146,14 +145,12 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 		close(q.reaped)
 		return q, nil
 	}
+	// No CQ eventfd: a futex on the ring's own flags word costs the reaper one
+	// system call per sleep, where an eventfd costs a poll and a read.
 	var err error
-	if q.cqEvent, err = ring.NewEventNotifier(); err != nil {
-		return nil, err
-	}
 	q.r, err = d.be.createQueue(driver.QueueOptions{Depth: cfg.depth, Classes: cfg.classes,
-		CopyMode: cfg.copyMode, Weight: cfg.weight}, q.cqEvent)
+		CopyMode: cfg.copyMode, Weight: cfg.weight})
 	if err != nil {
-		q.cqEvent.Close()
 		return nil, err
 	}
 	if q.sq, err = ring.NewProducer(q.r.sq); err == nil {
@@ -162,14 +159,12 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 	if err != nil {
 		d.be.destroyQueue(q.r.handle)
 		q.r.release()
-		q.cqEvent.Close()
 		return nil, err
 	}
 	q.sq.SetNotifier(q.r.doorbell)
-	q.cq.SetNotifier(q.cqEvent)
 	// The device holds at most a CQ's worth of jobs and the SQ another ring's worth.
 	n := 2 * cfg.depth
-	q.slots = make([]atomic.Pointer[Job], n)
+	q.slots = make([]*Job, n)
 	q.free = make([]uint32, n)
 	for i := range q.free {
 		q.free[i] = uint32(n - 1 - i)
@@ -179,7 +174,6 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 		d.mu.Unlock()
 		d.be.destroyQueue(q.r.handle)
 		q.r.release()
-		q.cqEvent.Close()
 		return nil, ErrClosed
 	}
 	d.queues[q] = struct{}{}
@@ -274,13 +268,8 @@ func (q *Queue) Submit(j *Job) error {
 	}
 	slot := q.free[len(q.free)-1]
 	q.free = q.free[:len(q.free)-1]
-	// Read the job's fields before publishing it in its slot: the reaper's Swap
-	// of the slot is the edge the race detector sees from this goroutine to the
-	// job's completion (the ring's own ordering lives in shared memory, which it
-	// does not track), and a callback may free and reuse the job's buffers.
-	sqe := j.sqe(slot)
-	q.slots[slot].Store(j)
-	sqe.Encode(q.sq.Entry(0)) // cannot fail: arm checked the auxiliary length
+	j.encode(slot, q.sq.Entry(0))
+	q.slots[slot] = j
 	q.inflight.Add(1)
 	q.sq.Commit(1)
 	q.sq.Wake()
@@ -345,20 +334,23 @@ func runSoftware(j *Job) (ring.Status, int, uint64) {
 
 // reaper is the state one reaping goroutine needs.
 type reaper struct {
-	buf   []byte
-	freed []uint32
+	buf  []byte     // completions as popped from the ring
+	cqes []ring.CQE // decoded, of jobs still in their slots
+	jobs []*Job     // cqes[i] completes jobs[i]
 }
 
 func newReaper() *reaper {
-	return &reaper{buf: make([]byte, 64*ring.CQESize), freed: make([]uint32, 0, 64)}
+	const batch = 64
+	return &reaper{buf: make([]byte, batch*ring.CQESize), cqes: make([]ring.CQE, 0, batch), jobs: make([]*Job, 0, batch)}
 }
 
-// wait waits for completions per the queue's Reap mode, for at most timeout.
-func (q *Queue) wait(spins int, timeout time.Duration) (int, error) {
+// wait waits for want completions per the queue's Reap mode, for at most
+// timeout. It returns how many are ready, fewer than want on timeout.
+func (q *Queue) wait(want, spins int, timeout time.Duration) (int, error) {
 	if q.cfg.reap == ReapPoll {
 		deadline := time.Now().Add(timeout)
 		for !q.stopping.Load() {
-			if n, err := q.cq.Available(); n > 0 || err != nil {
+			if n, err := q.cq.Available(); n >= want || err != nil {
 				return n, err
 			}
 			runtime.Gosched()
@@ -368,35 +360,23 @@ func (q *Queue) wait(spins int, timeout time.Duration) (int, error) {
 		}
 		return 0, nil
 	}
-	return q.cq.Wait(spins, timeout)
+	return q.cq.WaitFor(want, spins, timeout)
 }
 
-// drain completes every job whose CQE is in the ring, and reports how many.
+// drain completes every job whose CQE is in the ring, and reports how many
+// completions it consumed.
+//
+// The slots are read under mu, the lock the submitter held when it filled them:
+// that is the edge from a submission to its completion that the race detector
+// sees (the ring's own ordering lives in shared memory, which it cannot track),
+// and it costs one lock per batch, not an atomic per job.
 func (q *Queue) drain(r *reaper) (int, error) {
 	total := 0
 	for {
 		got, err := q.cq.Pop(r.buf)
-		var done int64
-		for i := 0; i < got; i++ {
-			var c ring.CQE
-			if c.Decode(r.buf[i*ring.CQESize:]) != nil || c.UserData >= uint64(len(q.slots)) {
-				continue // not ours: a corrupt completion names no job
-			}
-			j := q.slots[c.UserData].Swap(nil)
-			if j == nil {
-				continue
-			}
-			r.freed = append(r.freed, uint32(c.UserData))
-			done++
-			q.finish(j, &c)
-		}
-		if len(r.freed) > 0 {
-			q.mu.Lock()
-			q.free = append(q.free, r.freed...)
-			q.mu.Unlock()
-			r.freed = r.freed[:0]
-			q.inflight.Add(-done) // once per batch: atomics are a share of the client's cost
-
+		if got > 0 {
+			q.claim(r, got)
+			q.deliver(r)
 		}
 		total += got
 		if err != nil {
@@ -408,6 +388,67 @@ func (q *Queue) drain(r *reaper) (int, error) {
 	}
 }
 
+// claim decodes n popped completions and takes their jobs out of the slots.
+func (q *Queue) claim(r *reaper, n int) {
+	r.cqes, r.jobs = r.cqes[:0], r.jobs[:0]
+	q.mu.Lock()
+	for i := 0; i < n; i++ {
+		var c ring.CQE
+		if c.Decode(r.buf[i*ring.CQESize:]) != nil || c.UserData >= uint64(len(q.slots)) {
+			continue // not ours: a corrupt completion names no job
+		}
+		j := q.slots[c.UserData]
+		if j == nil {
+			continue // a duplicate, or a job already failed
+		}
+		q.slots[c.UserData] = nil
+		q.free = append(q.free, uint32(c.UserData))
+		r.cqes = append(r.cqes, c)
+		r.jobs = append(r.jobs, j)
+	}
+	q.mu.Unlock()
+	if len(r.jobs) > 0 {
+		q.inflight.Add(-int64(len(r.jobs)))
+	}
+}
+
+// deliver completes the claimed jobs, retrying in software those the device
+// failed when the queue falls back. The counters move once per batch, before any
+// job of it completes, so that whoever waits for a job finds it counted.
+func (q *Queue) deliver(r *reaper) {
+	var completed, failed uint64
+	for i := range r.jobs {
+		if !q.retries(r.jobs[i], &r.cqes[i]) {
+			completed++
+			if r.cqes[i].Status != ring.StatusOK {
+				failed++
+			}
+		}
+	}
+	if completed > 0 {
+		q.completed.Add(completed)
+	}
+	if failed > 0 {
+		q.failed.Add(failed)
+	}
+	for i, j := range r.jobs {
+		c := &r.cqes[i]
+		r.jobs[i] = nil // the reaper keeps no job alive
+		if q.retries(j, c) {
+			q.software(j, FallbackFaulted)
+			continue
+		}
+		j.complete(c.Status, int(c.Result), c.Aux, c.Flags, c.DevErr, nil)
+	}
+}
+
+// retries reports whether a job the device completed with c runs again in
+// software.
+func (q *Queue) retries(j *Job, c *ring.CQE) bool {
+	return q.cfg.fallback == FallbackAuto && q.softOK(j) &&
+		(c.Status == ring.StatusDeviceError || c.Status == ring.StatusUnsupported || c.Status == ring.StatusFlushed)
+}
+
 // reap delivers completions until the queue is closed and drained.
 func (q *Queue) reap() {
 	defer close(q.reaped)
@@ -417,7 +458,7 @@ func (q *Queue) reap() {
 		spins = 0
 	}
 	for {
-		n, err := q.wait(spins, 50*time.Millisecond)
+		n, err := q.wait(1, spins, 50*time.Millisecond)
 		if err == nil && n > 0 {
 			_, err = q.drain(r)
 		}
@@ -443,11 +484,46 @@ func (q *Queue) reap() {
 	}
 }
 
+// waitManual waits for want completions for Reap, in slices so that Close,
+// which must take reapMu, never waits on a Reap that sleeps forever.
+func (q *Queue) waitManual(want int, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		slice := 50 * time.Millisecond
+		if timeout >= 0 {
+			slice = min(slice, time.Until(deadline))
+		}
+		n, err := q.wait(want, q.cfg.spins, max(slice, 0))
+		if n >= want || err != nil || q.stopping.Load() || (timeout >= 0 && !time.Now().Before(deadline)) {
+			return n, err
+		}
+	}
+}
+
+// Ready reports how many completions wait in a ReapManual queue's ring, without
+// reaping them: one atomic load, for an event loop that reaps when enough have
+// arrived and does other work meanwhile. Like Reap, it is for the reaping
+// goroutine.
+func (q *Queue) Ready() int {
+	if q.cfg.reap != ReapManual || q.dev.be == nil || q.stopping.Load() {
+		return 0
+	}
+	n, _ := q.cq.Available() // a corrupt ring is reported by the next Reap
+	return n
+}
+
 // Reap completes the jobs whose completions have arrived, waiting up to timeout
 // for the first (spinning, then sleeping). It is how a ReapManual queue reaps;
 // on other queues the reaper goroutine does it. It reports how many jobs it
 // completed.
-func (q *Queue) Reap(timeout time.Duration) (int, error) {
+func (q *Queue) Reap(timeout time.Duration) (int, error) { return q.ReapAtLeast(1, timeout) }
+
+// ReapAtLeast is Reap waiting for n completions, or for every job in flight if
+// fewer are: the io_uring_wait_cqe_nr of a queue. Asleep, it is woken once when
+// the n-th completion arrives rather than at each, so a caller that keeps a deep
+// queue and reaps half of it at a time pays one wake-up per half. On timeout it
+// completes what has arrived, possibly fewer than n jobs.
+func (q *Queue) ReapAtLeast(n int, timeout time.Duration) (int, error) {
 	if q.cfg.reap != ReapManual {
 		return 0, fmt.Errorf("userdrv: Reap on a queue with a reaper goroutine")
 	}
@@ -462,46 +538,24 @@ func (q *Queue) Reap(timeout time.Duration) (int, error) {
 	if q.manual == nil {
 		q.manual = newReaper()
 	}
-	// Wait in slices so that Close, which must take reapMu, never waits on a
-	// Reap that sleeps forever.
-	var n int
-	var err error
-	for deadline := time.Now().Add(timeout); ; {
-		slice := 50 * time.Millisecond
-		if timeout >= 0 {
-			slice = min(slice, time.Until(deadline))
-		}
-		n, err = q.wait(q.cfg.spins, max(slice, 0))
-		if n > 0 || err != nil || q.stopping.Load() || (timeout >= 0 && !time.Now().Before(deadline)) {
-			break
-		}
+	// Every job in a slot has a completion coming, so a threshold up to that
+	// many can be met.
+	want := max(min(n, int(q.inflight.Load())), 1)
+	// A busy ring has completions already: no clock read, no wait.
+	got, err := q.cq.Available()
+	if got < want && err == nil {
+		got, err = q.waitManual(want, timeout)
 	}
-	if err == nil && n > 0 {
-		n, err = q.drain(q.manual)
+	if err == nil && got > 0 {
+		got, err = q.drain(q.manual)
 	}
-	if err == nil && n == 0 && !q.dev.be.alive() {
+	if err == nil && got == 0 && !q.dev.be.alive() {
 		err = ErrDeviceLost
 	}
 	if err != nil {
 		q.lose(err)
 	}
-	return n, err
-}
-
-// finish completes a job from its CQE, retrying it in software if the device
-// failed it and the queue falls back. The counters move before the job is
-// completed, so that whoever waits for it finds it counted.
-func (q *Queue) finish(j *Job, c *ring.CQE) {
-	if q.cfg.fallback == FallbackAuto && q.softOK(j) &&
-		(c.Status == ring.StatusDeviceError || c.Status == ring.StatusUnsupported || c.Status == ring.StatusFlushed) {
-		q.software(j, FallbackFaulted)
-		return
-	}
-	q.completed.Add(1)
-	if c.Status != ring.StatusOK {
-		q.failed.Add(1)
-	}
-	j.complete(c.Status, int(c.Result), c.Aux, c.Flags, c.DevErr, nil)
+	return got, err
 }
 
 // lose marks the device lost and completes every job in flight with err. The
@@ -517,14 +571,29 @@ func (q *Queue) lose(err error) {
 
 // failAll completes every job in flight with err.
 func (q *Queue) failAll(err error) {
-	for i := range q.slots {
-		if j := q.slots[i].Swap(nil); j != nil {
-			q.inflight.Add(-1)
-			q.completed.Add(1)
-			q.failed.Add(1)
-			j.complete(ring.StatusFlushed, 0, 0, 0, 0, err)
+	for _, j := range q.takeAll() {
+		q.completed.Add(1)
+		q.failed.Add(1)
+		j.complete(ring.StatusFlushed, 0, 0, 0, 0, err)
+	}
+}
+
+// takeAll empties the slots and returns their jobs.
+func (q *Queue) takeAll() []*Job {
+	var jobs []*Job
+	q.mu.Lock()
+	for i, j := range q.slots {
+		if j != nil {
+			jobs = append(jobs, j)
+			q.slots[i] = nil
+			q.free = append(q.free, uint32(i))
 		}
 	}
+	q.mu.Unlock()
+	if len(jobs) > 0 {
+		q.inflight.Add(-int64(len(jobs)))
+	}
+	return jobs
 }
 
 // flushUnfetched completes the jobs still in slots after the device let go of
@@ -532,12 +601,7 @@ func (q *Queue) failAll(err error) {
 // completion will come. Like the jobs the device flushed, they complete with
 // StatusFlushed, or run in software under FallbackAuto.
 func (q *Queue) flushUnfetched() {
-	for i := range q.slots {
-		j := q.slots[i].Swap(nil)
-		if j == nil {
-			continue
-		}
-		q.inflight.Add(-1)
+	for _, j := range q.takeAll() {
 		if q.cfg.fallback == FallbackAuto && q.softOK(j) {
 			q.software(j, FallbackFaulted)
 			continue
@@ -545,6 +609,14 @@ func (q *Queue) flushUnfetched() {
 		q.completed.Add(1)
 		q.failed.Add(1)
 		j.complete(ring.StatusFlushed, 0, 0, 0, 0, nil)
+	}
+}
+
+// interruptUntil wakes whoever sleeps on the completion ring until done.
+func (q *Queue) interruptUntil(done func() bool) {
+	for !done() {
+		q.cq.Interrupt()
+		time.Sleep(50 * time.Microsecond)
 	}
 }
 
@@ -564,11 +636,19 @@ func (q *Queue) Close() error {
 	err := q.dev.be.destroyQueue(q.r.handle)
 	q.released.Store(err == nil)
 	q.stopping.Store(true)
-	q.cqEvent.Notify()
-	<-q.reaped
+	// Wake the reaper until it has seen stopping: one that had not armed yet
+	// when woken sleeps again, for a millisecond at most.
+	q.interruptUntil(func() bool {
+		select {
+		case <-q.reaped:
+			return true
+		default:
+			return false
+		}
+	})
 	if q.cfg.reap == ReapManual {
 		// Held until the rings are unmapped: a Reap after this sees stopping.
-		q.reapMu.Lock()
+		q.interruptUntil(q.reapMu.TryLock)
 		defer q.reapMu.Unlock()
 		q.drain(newReaper())
 	}
@@ -577,7 +657,6 @@ func (q *Queue) Close() error {
 	}
 	q.failAll(ErrClosed) // only if the driver could not post their completions
 	q.r.release()
-	q.cqEvent.Close()
 	q.dev.forget(q)
 	return err
 }

@@ -1,0 +1,86 @@
+package userdrv
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/accelq/accelq/ring"
+	"github.com/accelq/accelq/sim"
+)
+
+// TestReapAtLeast: a manual reaper waits for a batch, is not woken early, and
+// asks for no more than the jobs in flight can give.
+func TestReapAtLeast(t *testing.T) {
+	clk := sim.NewManualClock(0)
+	prof, err := sim.LoadProfile("qat-gen4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(WithSimProfile(prof, sim.WithClock(clk)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	q := newQueue(t, d, WithDepth(16), WithReap(ReapManual), WithSpin(0), WithFallback(DeviceOnly))
+	const n = 6
+	var jobs [n]Job
+	done := 0
+	for i := range jobs {
+		src, dst := alloc(t, d, 64), alloc(t, d, 32)
+		copy(src.Bytes(), fmt.Sprintf("job %d", i))
+		jobs[i] = Job{Op: ring.OpSHA256, Src: All(src), Dst: All(dst), Callback: func(*Job) { done++ }}
+		if err := q.Submit(&jobs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Time stands still: nothing completes, and the wait ends at its timeout.
+	if got, err := q.ReapAtLeast(n, 20*time.Millisecond); got != 0 || err != nil || done != 0 {
+		t.Fatalf("ReapAtLeast with no completions: %d, %v, %d done", got, err, done)
+	}
+	if r := q.Ready(); r != 0 {
+		t.Fatalf("Ready %d before any completion", r)
+	}
+	// Move time on from another goroutine while the reaper sleeps for all six.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				clk.Advance(time.Millisecond)
+			}
+		}
+	}()
+	got, err := q.ReapAtLeast(100, 10*time.Second) // more than in flight: asks for the six
+	if err != nil || got != n || done != n {
+		t.Fatalf("ReapAtLeast(100) with %d in flight: %d, %v, %d done", n, got, err, done)
+	}
+	for i := range jobs {
+		want := sha256.Sum256(jobs[i].Src.bytes())
+		if jobs[i].Err != nil || string(jobs[i].Dst.bytes()) != string(want[:]) {
+			t.Fatalf("job %d: %v", i, jobs[i].Err)
+		}
+	}
+	if s := q.Stats(); s.Completed != n || s.Failed != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	if r := q.Ready(); r != 0 {
+		t.Fatalf("Ready %d after reaping everything", r)
+	}
+}
+
+// TestReapOnReaperQueue: only a ReapManual queue may be reaped by hand.
+func TestReapOnReaperQueue(t *testing.T) {
+	d := openTest(t, "ideal")
+	q := newQueue(t, d)
+	if _, err := q.ReapAtLeast(1, 0); err == nil {
+		t.Fatal("ReapAtLeast on a queue with a reaper goroutine succeeded")
+	}
+	if r := q.Ready(); r != 0 {
+		t.Fatalf("Ready %d on a queue with a reaper goroutine", r)
+	}
+}
