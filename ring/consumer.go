@@ -161,14 +161,23 @@ func (c *Consumer) Sleep(timeout time.Duration) error { return c.SleepFor(1, tim
 // of the entries before the n-th, so a consumer that takes entries in batches
 // pays one wake-up per batch. It may return early; callers re-check.
 func (c *Consumer) SleepFor(n int, timeout time.Duration) error {
+	_, err := c.sleepFor(n, timeout)
+	return err
+}
+
+// sleepFor is SleepFor that also reports whether it was woken: whether the flag
+// was cleared by someone else (a producer or Interrupt) rather than the sleep
+// ending on its timeout, a signal, or not starting at all.
+func (c *Consumer) sleepFor(n int, timeout time.Duration) (bool, error) {
 	short, err := c.ArmFor(n)
 	if err != nil || !short {
-		return err
+		return false, err
 	}
 	atomic.AddUint64(dword(c.mem, offSleeps), 1)
 	err = c.notifier.Wait(c.flagsp, timeout)
+	woken := atomic.LoadUint32(c.flagsp)&FlagNeedWakeup == 0
 	c.Disarm()
-	return err
+	return woken, err
 }
 
 // Wait returns as soon as entries are ready, spinning up to spins polls before
@@ -206,8 +215,14 @@ func (c *Consumer) WaitFor(n, spins int, timeout time.Duration) (int, error) {
 				return got, nil
 			}
 		}
-		if err := c.SleepFor(want, left); err != nil {
+		woken, err := c.sleepFor(want, left)
+		if err != nil {
 			return 0, err
+		}
+		if woken {
+			// The flag was cleared for us: by the producer, so want entries are
+			// there, or by Interrupt, and the caller must look at why.
+			return c.Available()
 		}
 	}
 }

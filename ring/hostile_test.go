@@ -209,7 +209,7 @@ func corruptions() []struct {
 		cs = append(cs, c{fmt.Sprintf("magic byte %d", i), func(m []byte) []byte { m[i] ^= 0x20; return m }, ErrBadHeader})
 	}
 	cs = append(cs, c{"magic zero", word(offMagic, 0), ErrBadHeader})
-	for _, v := range []uint16{0, 2, 0xffff} {
+	for _, v := range []uint16{0, 1, 3, 0xffff} {
 		cs = append(cs, c{fmt.Sprintf("version %d", v), half(offVersion, v), ErrBadHeader})
 	}
 	for _, v := range []uint16{0, 64, 255, 257, 512} {

@@ -31,7 +31,7 @@ const (
 	// Magic identifies an accelq ring header: the bytes "AQRG".
 	Magic uint32 = 0x47525141
 	// Version is the ABI version this package writes and accepts.
-	Version uint16 = 1
+	Version uint16 = 2
 	// HeaderSize is the size of the ring header; entries start at this offset.
 	HeaderSize = 256
 	// CacheLine is the alignment of each index in the header.

@@ -45,7 +45,7 @@ func TestHeaderConstantsPinned(t *testing.T) {
 		{"CacheLine", CacheLine, 64},
 		{"MaxEntries", MaxEntries, 1 << 20},
 		{"MaxEntrySize", MaxEntrySize, 256},
-		{"Version", int(Version), 1},
+		{"Version", int(Version), 2},
 		{"FlagNeedWakeup", int(FlagNeedWakeup), 1},
 		{"SQESize", SQESize, 64},
 		{"CQESize", CQESize, 32},
@@ -98,7 +98,7 @@ func TestInitWritesExactHeader(t *testing.T) {
 	}
 	want := make([]byte, HeaderSize)
 	copy(want, hexBytes(t, `
-		41515247 | 0100 | 0001 | 18000000 | 00020000 | ff010000`))
+		41515247 | 0200 | 0001 | 18000000 | 00020000 | ff010000`))
 	if !bytes.Equal(mem[:HeaderSize], want) {
 		t.Fatalf("header after Init:\n%x\nwant\n%x", mem[:HeaderSize], want)
 	}

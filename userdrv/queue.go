@@ -334,14 +334,16 @@ func runSoftware(j *Job) (ring.Status, int, uint64) {
 
 // reaper is the state one reaping goroutine needs.
 type reaper struct {
-	buf  []byte     // completions as popped from the ring
-	cqes []ring.CQE // decoded, of jobs still in their slots
-	jobs []*Job     // cqes[i] completes jobs[i]
+	buf   []byte     // completions as popped from the ring
+	cqes  []ring.CQE // decoded, of jobs still in their slots
+	jobs  []*Job     // cqes[i] completes jobs[i]
+	retry []bool     // jobs[i] runs again in software
 }
 
 func newReaper() *reaper {
 	const batch = 64
-	return &reaper{buf: make([]byte, batch*ring.CQESize), cqes: make([]ring.CQE, 0, batch), jobs: make([]*Job, 0, batch)}
+	return &reaper{buf: make([]byte, batch*ring.CQESize), cqes: make([]ring.CQE, 0, batch),
+		jobs: make([]*Job, 0, batch), retry: make([]bool, 0, batch)}
 }
 
 // wait waits for want completions per the queue's Reap mode, for at most
@@ -416,9 +418,14 @@ func (q *Queue) claim(r *reaper, n int) {
 // failed when the queue falls back. The counters move once per batch, before any
 // job of it completes, so that whoever waits for a job finds it counted.
 func (q *Queue) deliver(r *reaper) {
+	// Decided once per job, before any callback runs: a callback may destroy a
+	// key another job of the batch uses.
 	var completed, failed uint64
+	r.retry = r.retry[:0]
 	for i := range r.jobs {
-		if !q.retries(r.jobs[i], &r.cqes[i]) {
+		retry := q.retries(r.jobs[i], &r.cqes[i])
+		r.retry = append(r.retry, retry)
+		if !retry {
 			completed++
 			if r.cqes[i].Status != ring.StatusOK {
 				failed++
@@ -434,7 +441,7 @@ func (q *Queue) deliver(r *reaper) {
 	for i, j := range r.jobs {
 		c := &r.cqes[i]
 		r.jobs[i] = nil // the reaper keeps no job alive
-		if q.retries(j, c) {
+		if r.retry[i] {
 			q.software(j, FallbackFaulted)
 			continue
 		}
@@ -497,6 +504,9 @@ func (q *Queue) waitManual(want int, timeout time.Duration) (int, error) {
 		if n >= want || err != nil || q.stopping.Load() || (timeout >= 0 && !time.Now().Before(deadline)) {
 			return n, err
 		}
+		if !q.dev.be.alive() {
+			return n, nil // deliver what came; the next Reap finds the device gone
+		}
 	}
 }
 
@@ -505,7 +515,16 @@ func (q *Queue) waitManual(want int, timeout time.Duration) (int, error) {
 // arrived and does other work meanwhile. Like Reap, it is for the reaping
 // goroutine.
 func (q *Queue) Ready() int {
-	if q.cfg.reap != ReapManual || q.dev.be == nil || q.stopping.Load() {
+	if q.cfg.reap != ReapManual || q.dev.be == nil {
+		return 0
+	}
+	// The consumer's state belongs to whoever holds reapMu, and Close holds it
+	// while it unmaps the ring: a Ready that cannot have it reports nothing.
+	if !q.reapMu.TryLock() {
+		return 0
+	}
+	defer q.reapMu.Unlock()
+	if q.stopping.Load() {
 		return 0
 	}
 	n, _ := q.cq.Available() // a corrupt ring is reported by the next Reap
@@ -539,8 +558,9 @@ func (q *Queue) ReapAtLeast(n int, timeout time.Duration) (int, error) {
 		q.manual = newReaper()
 	}
 	// Every job in a slot has a completion coming, so a threshold up to that
-	// many can be met.
-	want := max(min(n, int(q.inflight.Load())), 1)
+	// many can be met, as long as the completion ring can hold them all: the
+	// device fetches nothing while it is full.
+	want := max(min(n, int(q.inflight.Load()), q.cq.Geometry().Entries), 1)
 	// A busy ring has completions already: no clock read, no wait.
 	got, err := q.cq.Available()
 	if got < want && err == nil {
@@ -636,8 +656,9 @@ func (q *Queue) Close() error {
 	err := q.dev.be.destroyQueue(q.r.handle)
 	q.released.Store(err == nil)
 	q.stopping.Store(true)
-	// Wake the reaper until it has seen stopping: one that had not armed yet
-	// when woken sleeps again, for a millisecond at most.
+	// Wake the reaper until it has seen stopping: a sleeping reaper returns
+	// when woken; one that had not armed yet misses the wake-up, hence the
+	// repeats.
 	q.interruptUntil(func() bool {
 		select {
 		case <-q.reaped:
@@ -648,7 +669,16 @@ func (q *Queue) Close() error {
 	})
 	if q.cfg.reap == ReapManual {
 		// Held until the rings are unmapped: a Reap after this sees stopping.
-		q.interruptUntil(q.reapMu.TryLock)
+		// A Reap asleep is woken and sees stopping; TryLock fails while others
+		// queue for the lock, so after a while Close queues too.
+		start, locked := time.Now(), false
+		q.interruptUntil(func() bool {
+			locked = q.reapMu.TryLock()
+			return locked || time.Since(start) > 10*time.Millisecond
+		})
+		if !locked {
+			q.reapMu.Lock()
+		}
 		defer q.reapMu.Unlock()
 		q.drain(newReaper())
 	}

@@ -84,3 +84,85 @@ func TestReapOnReaperQueue(t *testing.T) {
 		t.Fatalf("Ready %d on a queue with a reaper goroutine", r)
 	}
 }
+
+// TestReapAtLeastBeyondCQ: a threshold above what the completion ring can
+// hold is met by a full ring, not waited for: the device fetches nothing more
+// until the reaper makes room.
+func TestReapAtLeastBeyondCQ(t *testing.T) {
+	d := openTest(t, "ideal")
+	const depth = 8
+	q := newQueue(t, d, WithDepth(depth), WithReap(ReapManual), WithSpin(0), WithFallback(DeviceOnly))
+	jobs := make([]Job, 2*depth)
+	submit := func(js []Job) {
+		for i := range js {
+			js[i] = Job{Op: ring.OpSHA256, Src: All(alloc(t, d, 64)), Dst: All(alloc(t, d, 32))}
+			if err := q.Submit(&js[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	submit(jobs[:depth])
+	for q.Ready() < depth { // the device completes the first ring's worth
+		time.Sleep(100 * time.Microsecond)
+	}
+	submit(jobs[depth:]) // these stay in the submission ring: the CQ is full
+	done := make(chan struct{})
+	var got int
+	var err error
+	go func() {
+		defer close(done)
+		got, err = q.ReapAtLeast(2*depth, time.Minute)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("ReapAtLeast waited for more completions than the ring can hold")
+	}
+	if err != nil || got != depth {
+		t.Fatalf("ReapAtLeast(%d) with a full %d-entry ring: %d, %v", 2*depth, depth, got, err)
+	}
+	for n := depth; n < 2*depth; {
+		k, err := q.ReapAtLeast(2*depth-n, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += k
+	}
+	for i := range jobs {
+		if err := jobs[i].Wait(t.Context()); err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+	}
+}
+
+// TestReadyDuringClose: Ready from one goroutine while another closes the
+// queue reports nothing once the rings go, and never reads them unmapped.
+func TestReadyDuringClose(t *testing.T) {
+	d := openTest(t, "ideal")
+	for range 20 {
+		q, err := d.NewQueue(WithDepth(8), WithReap(ReapManual))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		polled := make(chan struct{})
+		go func() {
+			defer close(polled)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					q.Ready()
+				}
+			}
+		}()
+		time.Sleep(time.Millisecond)
+		q.Close()
+		if r := q.Ready(); r != 0 {
+			t.Fatalf("Ready %d after Close", r)
+		}
+		close(stop)
+		<-polled
+	}
+}
