@@ -15,7 +15,6 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/accelq/accelq/ring"
-	"github.com/accelq/accelq/sim"
 )
 
 // pipeText fills b with compressible text that differs with seed.
@@ -345,16 +344,7 @@ func TestPipelineCancel(t *testing.T) {
 // TestPipelineSubmitError: a job the queue refuses is not in the pipeline.
 func TestPipelineSubmitError(t *testing.T) {
 	// A manual clock holds the job in flight until the test moves it.
-	clk := sim.NewManualClock(0)
-	prof, err := sim.LoadProfile("qat-gen4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(WithSimProfile(prof, sim.WithClock(clk)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d, clk := openStopped(t)
 	q := newQueue(t, d, WithDepth(16))
 	p := NewPipeline(q, 4)
 	src, dst := alloc(t, d, 64), alloc(t, d, 32)
@@ -366,22 +356,9 @@ func TestPipelineSubmitError(t *testing.T) {
 		t.Fatalf("resubmitting a job in flight: %v", err)
 	}
 	// The device may not have fetched the job yet, so time moves until it ends.
-	stop := make(chan struct{})
-	ticked := make(chan struct{})
-	go func() {
-		defer close(ticked)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-				clk.Advance(time.Millisecond)
-			}
-		}
-	}()
-	_, err = p.Next(context.Background())
-	close(stop)
-	<-ticked
+	stop := runClock(clk)
+	_, err := p.Next(context.Background())
+	stop()
 	if err != nil {
 		t.Fatal(err)
 	}

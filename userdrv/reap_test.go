@@ -10,9 +10,10 @@ import (
 	"github.com/accelq/accelq/sim"
 )
 
-// TestReapAtLeast: a manual reaper waits for a batch, is not woken early, and
-// asks for no more than the jobs in flight can give.
-func TestReapAtLeast(t *testing.T) {
+// openStopped opens an embedded qat-gen4 whose clock moves only when the test
+// moves it: jobs stay in flight until then.
+func openStopped(t *testing.T) (*Device, *sim.ManualClock) {
+	t.Helper()
 	clk := sim.NewManualClock(0)
 	prof, err := sim.LoadProfile("qat-gen4")
 	if err != nil {
@@ -23,6 +24,31 @@ func TestReapAtLeast(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	return d, clk
+}
+
+// runClock advances clk a millisecond every millisecond until the returned
+// function is called.
+func runClock(clk *sim.ManualClock) (stop func()) {
+	quit, ticked := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ticked)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(time.Millisecond):
+				clk.Advance(time.Millisecond)
+			}
+		}
+	}()
+	return func() { close(quit); <-ticked }
+}
+
+// TestReapAtLeast: a manual reaper waits for a batch, is not woken early, and
+// asks for no more than the jobs in flight can give.
+func TestReapAtLeast(t *testing.T) {
+	d, clk := openStopped(t)
 	q := newQueue(t, d, WithDepth(16), WithReap(ReapManual), WithSpin(0), WithFallback(DeviceOnly))
 	const n = 6
 	var jobs [n]Job
@@ -43,18 +69,7 @@ func TestReapAtLeast(t *testing.T) {
 		t.Fatalf("Ready %d before any completion", r)
 	}
 	// Move time on from another goroutine while the reaper sleeps for all six.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-				clk.Advance(time.Millisecond)
-			}
-		}
-	}()
+	defer runClock(clk)()
 	got, err := q.ReapAtLeast(100, 10*time.Second) // more than in flight: asks for the six
 	if err != nil || got != n || done != n {
 		t.Fatalf("ReapAtLeast(100) with %d in flight: %d, %v, %d done", n, got, err, done)
