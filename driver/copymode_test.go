@@ -40,15 +40,7 @@ type modeRig struct {
 
 func newModeRig(tb testing.TB, size, depth int) *modeRig {
 	tb.Helper()
-	p, err := sim.LoadProfile("ideal")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dev, err := sim.New(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { dev.Close() })
+	dev := newIdealDevice(tb)
 	r := &modeRig{dev: dev, ctx: openCtx(tb, New(dev, nil), 1000), queues: map[bool]*client{}}
 	var fd int
 	fd, r.mem = sealedMemfd(tb, size)

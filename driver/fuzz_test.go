@@ -32,7 +32,6 @@ import (
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/internal/unix"
 	"github.com/accelq/accelq/ring"
-	"github.com/accelq/accelq/sim"
 )
 
 // ---------------------------------------------------------------------------
@@ -463,15 +462,7 @@ const (
 )
 
 func newSQEFixture(tb testing.TB) *sqeFixture {
-	p, err := sim.LoadProfile("ideal")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dev, err := sim.New(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { dev.Close() })
+	dev := newIdealDevice(tb)
 	d := New(dev, nil)
 	c := openCtx(tb, d, 1000)
 	other := openCtx(tb, d, 2000)

@@ -13,19 +13,11 @@ import (
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/internal/unix"
 	"github.com/accelq/accelq/ring"
-	"github.com/accelq/accelq/sim"
 )
 
 func startServer(t testing.TB, policy *Policy) (string, *Driver) {
 	t.Helper()
-	p, err := sim.LoadProfile("ideal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, err := sim.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev := newIdealDevice(t) // closed after the server and driver: cleanups run last first
 	drv := New(dev, policy)
 	path := filepath.Join(t.TempDir(), "acceld.sock")
 	l, err := Listen(path, 0o600)
@@ -41,7 +33,6 @@ func startServer(t testing.TB, policy *Policy) (string, *Driver) {
 			t.Errorf("Serve: %v", err)
 		}
 		drv.Close()
-		dev.Close()
 	})
 	return path, drv
 }

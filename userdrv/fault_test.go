@@ -22,19 +22,25 @@ import (
 	"github.com/accelq/accelq/sim"
 )
 
-// faultDevice opens an embedded qat-gen4 device with fault injection.
-func faultDevice(t *testing.T, f sim.Faults) *Device {
+// openSim opens an embedded device of the named profile with sim options.
+func openSim(t *testing.T, profile string, opts ...sim.Option) *Device {
 	t.Helper()
-	p, err := sim.LoadProfile("qat-gen4")
+	p, err := sim.LoadProfile(profile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := Open(WithSimProfile(p, sim.WithFaults(f)))
+	d, err := Open(WithSimProfile(p, opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
 	return d
+}
+
+// faultDevice opens an embedded qat-gen4 device with fault injection.
+func faultDevice(t *testing.T, f sim.Faults) *Device {
+	t.Helper()
+	return openSim(t, "qat-gen4", sim.WithFaults(f))
 }
 
 // TestFaultAcceldKilled kills acceld with hundreds of slow jobs in flight and a

@@ -15,16 +15,7 @@ import (
 func openStopped(t *testing.T) (*Device, *sim.ManualClock) {
 	t.Helper()
 	clk := sim.NewManualClock(0)
-	prof, err := sim.LoadProfile("qat-gen4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(WithSimProfile(prof, sim.WithClock(clk)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d, clk
+	return openSim(t, "qat-gen4", sim.WithClock(clk)), clk
 }
 
 // runClock advances clk a millisecond every millisecond until the returned

@@ -325,16 +325,7 @@ func TestSignerSoftwareFallbackIdentical(t *testing.T) {
 // sgFaultDevice is an embedded qat-gen4 that fails every job with a device error.
 func sgFaultDevice(t *testing.T) *Device {
 	t.Helper()
-	p, err := sim.LoadProfile("qat-gen4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(WithSimProfile(p, sim.WithFaults(sim.Faults{ErrorRate: 1})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
+	return faultDevice(t, sim.Faults{ErrorRate: 1})
 }
 
 // TestSignerConcurrent: goroutines share one Signer.
