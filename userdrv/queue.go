@@ -632,11 +632,13 @@ func (q *Queue) flushUnfetched() {
 	}
 }
 
-// interruptUntil wakes whoever sleeps on the completion ring until done.
+// interruptUntil wakes whoever sleeps on the completion ring until done. The
+// pause between wake-ups grows: a reaper that has seen stopping but still
+// waits for jobs in flight needs no wake-up every 50 µs.
 func (q *Queue) interruptUntil(done func() bool) {
-	for !done() {
+	for pause := 50 * time.Microsecond; !done(); pause = min(2*pause, 5*time.Millisecond) {
 		q.cq.Interrupt()
-		time.Sleep(50 * time.Microsecond)
+		time.Sleep(pause)
 	}
 }
 
