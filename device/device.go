@@ -66,7 +66,8 @@ const (
 )
 
 // Pin keeps a translated region or a key alive while a job uses it. The driver
-// unmaps a region or zeroes a key only after its last pin is released.
+// unmaps a region or zeroes a key only after its last pin is released. A device
+// releases a job's pins before it posts the job's CQE.
 type Pin interface{ Unpin() }
 
 // AddressSpace is one context's memory and keys, as the driver lets the device see

@@ -44,7 +44,8 @@
 // Memory from mmap is invisible to the garbage collector, so unmapping a region
 // while a job still uses it would be a use-after-free. Every successful
 // translation pins the region (a reference count; the region itself is the
-// [device.Pin]) and the device unpins it after posting the job's CQE. Unregistering
+// [device.Pin]) and the device unpins it before posting the job's CQE, so a
+// client that has seen a completion can unregister its buffers at once. Unregistering
 // removes the region from the table at once, so new translations fail, and drops
 // the registration's own reference; the mapping is unmapped and the driver's
 // descriptor closed only when the last pin is released. Key slots work the same

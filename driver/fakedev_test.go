@@ -5,6 +5,7 @@ package driver
 // like a real device, and can hold jobs in flight (pinned) until released.
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"sync"
 	"time"
@@ -169,13 +170,15 @@ func (q *fakeQueue) run(s *ring.SQE) ring.CQE {
 			p.Unpin()
 		}
 	}()
+	var key *device.Key
 	if s.Key != 0 {
-		_, p, st := q.cfg.Space.Key(s.Key)
+		k, p, st := q.cfg.Space.Key(s.Key)
 		if st != ring.StatusOK {
 			c.Status = st
 			return c
 		}
 		pins = append(pins, p)
+		key = k
 	}
 	src, p, st := q.cfg.Space.Translate(s.Src, device.AccessRead)
 	if st != ring.StatusOK {
@@ -223,6 +226,18 @@ func (q *fakeQueue) run(s *ring.SQE) ring.CQE {
 		}
 		sum := sha256.Sum256(src)
 		c.Result = uint32(copy(dst, sum[:]))
+	case ring.OpHMACSHA256:
+		if key == nil || !key.Allows(s.Opcode) {
+			c.Status = ring.StatusInvalid
+			return c
+		}
+		if len(dst) < sha256.Size {
+			c.Status = ring.StatusNoSpace
+			return c
+		}
+		m := hmac.New(sha256.New, key.Secret())
+		m.Write(src)
+		c.Result = uint32(copy(dst, m.Sum(nil)))
 	default:
 		c.Status = ring.StatusUnsupported
 	}

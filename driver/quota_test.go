@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/ring"
 )
 
 func quotaPolicy(t *testing.T) *Policy {
@@ -128,4 +129,40 @@ func TestQueueOptionsValidated(t *testing.T) {
 	if len(c.queues) != 0 {
 		t.Fatal("refused queues were kept")
 	}
+}
+
+// TestQuotaFreeOnCompletion: once a client has seen a job's completion, the
+// device holds nothing of it, so unregistering the job's buffer and destroying
+// its key give their quota back at once. A device that released its pins after
+// posting the CQE would fail this now and then.
+func TestQuotaFreeOnCompletion(t *testing.T) {
+	p, err := ParsePolicy([]byte(`{"default": {"ops": ["*"], "max_regions": 1, "max_registered_bytes": 4096, "max_keys": 1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachDevice(t, func(t *testing.T, dev device.Device) {
+		c := openCtx(t, New(dev, p), 1000)
+		cl := newClient(t, dev, c, QueueOptions{Depth: 4})
+		for i := range 200 {
+			fd, _ := sealedMemfd(t, 4096)
+			h, _, err := c.RegisterMemory(fd, true)
+			if err != nil {
+				t.Fatalf("job %d: register after the previous job completed: %v", i, err)
+			}
+			k, err := c.ImportKey(device.KeyHMAC, []byte("key"))
+			if err != nil {
+				t.Fatalf("job %d: import after the previous job completed: %v", i, err)
+			}
+			cqe := cl.run(ring.SQE{Opcode: ring.OpHMACSHA256, Key: k, Src: ring.BufRef{Region: h, Len: 64}, Dst: ring.BufRef{Region: h, Off: 64, Len: 32}})
+			if cqe.Status != ring.StatusOK {
+				t.Fatalf("job %d: %v", i, cqe.Status)
+			}
+			if err := c.UnregisterMemory(h); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.DestroyKey(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }

@@ -219,6 +219,11 @@ func (d *Device) complete(j *job) {
 	if j.res.Status == ring.StatusDeviceError {
 		cqe.DevErr = devErrEngine
 	}
+	// Release the job's memory and key before the CQE is visible: a client that
+	// has seen its completion may unregister the buffer or destroy the key at
+	// once and must find them free, and their quota given back.
+	d.account(j)
+	j.unpin()
 	if q.state != queueBroken {
 		if n, err := q.cq.Reserve(1); err != nil {
 			q.broken(err)
@@ -233,8 +238,6 @@ func (d *Device) complete(j *job) {
 			q.lost++ // the client moved its CQ head to make the ring look full
 		}
 	}
-	d.account(j)
-	j.unpin()
 	q.inflight--
 	d.inflight--
 	*j = job{}
