@@ -1,9 +1,12 @@
 package driver
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/internal/unix"
@@ -14,22 +17,44 @@ import (
 // the remote form of a Context. It is safe for concurrent use; requests are
 // serialised, one in flight at a time, since the control path is for setup and
 // teardown only.
+//
+// Every request has a deadline (DefaultCallTimeout unless [WithCallTimeout]
+// says otherwise), so a daemon that stops answering costs its clients an error,
+// not a hung goroutine. A request that misses its deadline closes the Conn: a
+// late reply would otherwise be taken for the answer to the next request.
 type Conn struct {
-	mu   sync.Mutex
-	c    *net.UnixConn
-	seq  uint32
-	buf  []byte
-	oob  []byte
-	info *Info
+	mu      sync.Mutex
+	c       *net.UnixConn
+	timeout time.Duration
+	seq     uint32
+	buf     []byte
+	oob     []byte
+	info    *Info
+	broken  error // why the Conn stopped taking requests
 }
 
+// DefaultCallTimeout bounds each control request. The slowest request,
+// destroying a queue, waits for the jobs its device is computing; even a
+// 64 MiB compression job on the slowest profile finishes well within it.
+const DefaultCallTimeout = 30 * time.Second
+
+// DialOption configures Dial.
+type DialOption func(*Conn)
+
+// WithCallTimeout bounds each request on the connection, the version handshake
+// included; 0 means no bound.
+func WithCallTimeout(d time.Duration) DialOption { return func(cn *Conn) { cn.timeout = d } }
+
 // Dial connects to the driver at path and negotiates the protocol version.
-func Dial(path string) (*Conn, error) {
+func Dial(path string, opts ...DialOption) (*Conn, error) {
 	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
 	if err != nil {
 		return nil, fmt.Errorf("accelq: connect to %s: %w", path, err)
 	}
-	cn := &Conn{c: c, buf: make([]byte, MaxCtlMessage+1), oob: make([]byte, unix.RightsSpace(maxCtlFDs))}
+	cn := &Conn{c: c, timeout: DefaultCallTimeout, buf: make([]byte, MaxCtlMessage+1), oob: make([]byte, unix.RightsSpace(maxCtlFDs))}
+	for _, o := range opts {
+		o(cn)
+	}
 	var b builder
 	(&helloReq{Min: CtlVersion, Max: CtlVersion}).encode(&b)
 	p, fds, err := cn.call(MsgHello, b, nil)
@@ -54,15 +79,30 @@ func (cn *Conn) Close() error { return cn.c.Close() }
 func (cn *Conn) call(t MsgType, body []byte, fds []int) (*payload, []int, error) {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
+	if cn.broken != nil {
+		return nil, nil, fmt.Errorf("accelq %v: %w", t, cn.broken)
+	}
+	if cn.timeout > 0 {
+		cn.c.SetDeadline(time.Now().Add(cn.timeout))
+	}
 	cn.seq++
 	msg := make([]byte, ctlHeaderSize, ctlHeaderSize+len(body))
 	putHeader(msg, ctlHeader{Type: uint16(t), Seq: cn.seq, Length: uint16(len(body))})
 	msg = append(msg, body...)
 	if _, _, err := cn.c.WriteMsgUnix(msg, unix.Rights(fds...), nil); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = ErrTimeout
+		}
 		return nil, nil, fmt.Errorf("accelq %v: send: %w", t, err)
 	}
 	n, oobn, flags, _, err := cn.c.ReadMsgUnix(cn.buf, cn.oob)
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The reply may still come; nothing after it could be matched up.
+			cn.broken = fmt.Errorf("connection closed after a request got no reply within %v: %w", cn.timeout, ErrTimeout)
+			cn.c.Close()
+			return nil, nil, fmt.Errorf("accelq %v: no reply within %v: %w", t, cn.timeout, ErrTimeout)
+		}
 		return nil, nil, fmt.Errorf("accelq %v: receive: %w", t, err)
 	}
 	got, ferr := unix.ParseRights(cn.oob[:oobn])

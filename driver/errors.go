@@ -19,6 +19,9 @@ var (
 	// ErrInvalid is returned for malformed requests: bad descriptors, sizes or
 	// options.
 	ErrInvalid = errors.New("driver: invalid argument")
+	// ErrTimeout is returned by a Conn request the daemon did not answer within
+	// the connection's call timeout; the Conn is closed.
+	ErrTimeout = errors.New("driver: daemon did not answer in time")
 )
 
 // QuotaError reports which limit a request would exceed.

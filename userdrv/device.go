@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/driver"
@@ -31,6 +32,7 @@ type openConfig struct {
 	simOpts      []sim.Option
 	policy       *driver.Policy
 	softIfAbsent bool
+	dialOpts     []driver.DialOption
 }
 
 // Option configures Open.
@@ -38,6 +40,14 @@ type Option func(*openConfig)
 
 // WithSocket connects to the daemon at path.
 func WithSocket(path string) Option { return func(c *openConfig) { c.socket = path } }
+
+// WithControlTimeout bounds each control request to the daemon (opening a
+// queue, registering memory, importing a key; default
+// [driver.DefaultCallTimeout]). A daemon that does not answer in time makes the
+// request fail with [driver.ErrTimeout] and closes the device's connection.
+func WithControlTimeout(d time.Duration) Option {
+	return func(c *openConfig) { c.dialOpts = append(c.dialOpts, driver.WithCallTimeout(d)) }
+}
 
 // WithEmbedded runs the driver and a simulated device with the named profile in
 // this process, whatever ACCELQ_SOCKET says.
@@ -90,7 +100,7 @@ func Open(opts ...Option) (*Device, error) {
 	var err error
 	if cfg.socket != "" && !cfg.embedded {
 		var cn *driver.Conn
-		if cn, err = driver.Dial(cfg.socket); err == nil {
+		if cn, err = driver.Dial(cfg.socket, cfg.dialOpts...); err == nil {
 			d.be = &remote{cn: cn}
 		} else if !cfg.softIfAbsent {
 			return nil, err
