@@ -14,9 +14,6 @@ type Device interface {
 	// CreateQueue starts serving a queue pair. The rings in cfg must already be
 	// initialised by the caller; the device attaches as SQ consumer and CQ producer.
 	CreateQueue(cfg QueueConfig) (Queue, error)
-	// Doorbell is the notifier clients use as the SQ producer's notifier: the device
-	// sleeps on it when every queue is empty. Its FD is passed to remote clients.
-	Doorbell() *ring.EventNotifier
 	// Reset resets the device: every job not yet completed completes with
 	// StatusFlushed, and every queue stops until Rearm.
 	Reset() error
@@ -38,6 +35,12 @@ type Queue interface {
 	Stats() Counters
 	// Rearm lets a queue stopped by a device reset fetch again.
 	Rearm() error
+	// Doorbell is the queue's doorbell, for its client's SQ producer: the device
+	// sleeps on it (among others) when every queue is empty. The device owns it
+	// and closes it in Destroy; its FD is passed to a remote client, and an
+	// embedded one uses a duplicate, so that no descriptor is used after
+	// Destroy. The device never reads it.
+	Doorbell() *ring.EventNotifier
 	// Destroy stops fetching from the SQ. Jobs accepted but not yet started
 	// complete with StatusFlushed; jobs already computing finish. Destroy returns
 	// only when every accepted job has its CQE and the device holds no reference to

@@ -14,6 +14,7 @@
 // or other contexts; it cannot name memory the address space does not hand it.
 //
 // A device sleeps when all its queues are empty. Clients wake it through the
-// NEED_WAKEUP protocol of package ring, ringing the device's doorbell, an eventfd
-// shared by all its queues.
+// NEED_WAKEUP protocol of package ring, ringing their queue's doorbell: an eventfd
+// of that queue alone, which the device watches and never reads, so a client
+// that drains its doorbell or makes it blocking delays only its own jobs.
 package device

@@ -200,7 +200,7 @@ type RemoteQueue struct {
 	Handle   uint32              // the queue's handle in the connection
 	SQ       []byte              // the submission ring, mapped
 	CQ       []byte              // the completion ring, mapped
-	Doorbell *ring.EventNotifier // the device's doorbell, the SQ producer's notifier
+	Doorbell *ring.EventNotifier // the queue's doorbell, the SQ producer's notifier
 	fds      [2]int
 }
 

@@ -50,9 +50,21 @@ func newClient(t testing.TB, dev device.Device, c *Context, opts QueueOptions) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := newRingClient(t, q.SQ(), q.CQ(), dev.Doorbell(), opts.CQNotifier)
+	cl := newRingClient(t, q.SQ(), q.CQ(), dupBell(t, q), opts.CQNotifier)
 	cl.q = q
 	return cl
+}
+
+// dupBell returns a descriptor of the client's own for q's doorbell, closed
+// with the test: the device closes its own when the queue is destroyed.
+func dupBell(t testing.TB, q *Queue) *ring.EventNotifier {
+	t.Helper()
+	bell, err := q.Doorbell().Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bell.Close() })
+	return bell
 }
 
 // newRingClient attaches a client to a queue pair's rings, wherever they are mapped.
@@ -297,8 +309,8 @@ func TestCloseWithJobsInFlight(t *testing.T) {
 		if n := d.Contexts(); n != 0 {
 			t.Fatalf("%d contexts open after Close", n)
 		}
-		if n := countFDs(t); n != fds0+1 { // the test's memfd
-			t.Fatalf("%d descriptors open after Close, want %d", n, fds0+1)
+		if n := countFDs(t); n != fds0+2 { // the test's memfd and its copy of the doorbell
+			t.Fatalf("%d descriptors open after Close, want %d", n, fds0+2)
 		}
 		if _, n := countMaps(t); n != memfd0+1 { // the test's mapping of its memfd
 			t.Fatalf("%d memfd mappings after Close, want %d", n, memfd0+1)
@@ -335,10 +347,16 @@ func TestNoLeaks(t *testing.T) {
 			if i%10 == 0 { // run a job now and then, to completion
 				cl := &client{t: t, q: q, buf: make([]byte, ring.CQESize)}
 				cl.sq, _ = ring.NewProducer(q.SQ())
-				cl.sq.SetNotifier(dev.Doorbell())
+				bell, err := q.Doorbell().Dup()
+				if err != nil {
+					t.Fatal(err)
+				}
+				cl.sq.SetNotifier(bell)
 				cl.cq, _ = ring.NewConsumer(q.CQ())
 				s := ring.SQE{Opcode: ring.OpSHA256, Src: ring.BufRef{Region: h, Len: 10}, Dst: ring.BufRef{Region: h, Off: 64, Len: 32}}
-				if cqe := cl.run(s); cqe.Status != ring.StatusOK {
+				cqe := cl.run(s)
+				bell.Close()
+				if cqe.Status != ring.StatusOK {
 					t.Fatalf("job in cycle %d: %v", i, cqe.Status)
 				}
 			}

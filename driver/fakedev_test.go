@@ -15,34 +15,24 @@ import (
 )
 
 type fakeDevice struct {
-	bell *ring.EventNotifier
-
 	mu     sync.Mutex
 	queues []*fakeQueue
 	hold   chan struct{} // when non-nil, jobs wait (pinned) until it is closed
 	nheld  int
 }
 
-func newFakeDevice() *fakeDevice {
-	bell, err := ring.NewEventNotifier()
-	if err != nil {
-		panic(err)
-	}
-	return &fakeDevice{bell: bell}
-}
+func newFakeDevice() *fakeDevice { return &fakeDevice{} }
 
 func (d *fakeDevice) Info() device.Info {
 	return device.Info{Name: "fake0", Profile: "fake", Ops: []ring.Opcode{ring.OpNop, ring.OpSHA256, ring.OpHMACSHA256}, MaxDepth: 4096}
 }
-
-func (d *fakeDevice) Doorbell() *ring.EventNotifier { return d.bell }
 
 // OnReset: the fake device never resets.
 func (d *fakeDevice) OnReset(func()) {}
 
 func (d *fakeDevice) Reset() error        { return nil }
 func (d *fakeDevice) Stats() device.Stats { return device.Stats{} }
-func (d *fakeDevice) Close() error        { return d.bell.Close() }
+func (d *fakeDevice) Close() error        { return nil }
 
 // holdJobs makes new jobs wait, pinned, until release.
 func (d *fakeDevice) holdJobs() {
@@ -72,6 +62,7 @@ type fakeQueue struct {
 	cfg   device.QueueConfig
 	sq    *ring.Consumer
 	cq    *ring.Producer
+	bell  *ring.EventNotifier // never slept on: the fake device polls
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -90,7 +81,11 @@ func (d *fakeDevice) CreateQueue(cfg device.QueueConfig) (device.Queue, error) {
 	if cfg.CQNotifier != nil {
 		cq.SetNotifier(cfg.CQNotifier)
 	}
-	q := &fakeQueue{dev: d, cfg: cfg, sq: sq, cq: cq, stop: make(chan struct{}), done: make(chan struct{})}
+	bell, err := ring.NewEventNotifier()
+	if err != nil {
+		return nil, err
+	}
+	q := &fakeQueue{dev: d, cfg: cfg, sq: sq, cq: cq, bell: bell, stop: make(chan struct{}), done: make(chan struct{})}
 	d.mu.Lock()
 	d.queues = append(d.queues, q)
 	d.mu.Unlock()
@@ -101,8 +96,14 @@ func (d *fakeDevice) CreateQueue(cfg device.QueueConfig) (device.Queue, error) {
 func (q *fakeQueue) Stats() device.Counters { return q.count }
 func (q *fakeQueue) Rearm() error           { return nil }
 
+func (q *fakeQueue) Doorbell() *ring.EventNotifier { return q.bell }
+
 func (q *fakeQueue) Destroy() error {
-	q.once.Do(func() { close(q.stop) })
+	q.once.Do(func() {
+		close(q.stop)
+		<-q.done
+		q.bell.Close()
+	})
 	<-q.done
 	return nil
 }

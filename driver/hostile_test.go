@@ -1612,3 +1612,109 @@ func TestHostileWriteSealedStatus(t *testing.T) {
 		t.Errorf("registering it read-only: %v", err)
 	}
 }
+
+// ---------------------------------------------------------------------------
+// 11. A completion eventfd made to block, and a doorbell made to block.
+
+// TestHostileBlockingEventFDs: a client shares its eventfds' file descriptions
+// with the daemon, so it can clear O_NONBLOCK on them. It makes the eventfd it
+// gave for completions blocking and fills its counter, so that the daemon's
+// next signal would block until someone reads; and it makes its doorbell
+// blocking and reads it in a loop. The other client's jobs keep completing,
+// destroying the queue and closing the connection return, and the daemon gives
+// back every descriptor.
+func TestHostileBlockingEventFDs(t *testing.T) {
+	d := startDaemon(t, `{"default": {"ops": ["*"]}}`)
+	good := startGoodClient(t, d)
+	base := d.settle(t)
+	progress := func(what string) {
+		t.Helper()
+		n0 := good.jobs.Load()
+		for deadline := time.Now().Add(30 * time.Second); good.jobs.Load() < n0+4*goodSlots; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the well-behaved client completed %d jobs in 30 s", what, good.jobs.Load()-n0)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	full := make([]byte, 8)
+	binary.NativeEndian.PutUint64(full, 1<<64-2) // one below the maximum: the next signal blocks
+	wedge := func(cn *Conn) (*RemoteQueue, *ring.EventNotifier) {
+		t.Helper()
+		efd, err := ring.NewEventNotifier()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { efd.Close() })
+		rq, err := cn.CreateQueue(QueueOptions{Depth: 8}, efd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rq.Close() })
+		if err := syscall.SetNonblock(efd.FD(), false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := syscall.Write(efd.FD(), full); err != nil {
+			t.Fatal(err)
+		}
+		cl := newRingClient(t, rq.SQ, rq.CQ, rq.Doorbell, nil)
+		for i := range 4 {
+			// Ask to be woken, so the device signals the eventfd on completion.
+			if _, err := cl.cq.Arm(); err != nil {
+				t.Fatal(err)
+			}
+			cl.submit(ring.SQE{Opcode: ring.OpNop, UserData: uint64(i)})
+			time.Sleep(time.Millisecond)
+		}
+		return rq, efd
+	}
+
+	cn, err := Dial(d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cn.Close()
+	rq, _ := wedge(cn)
+	progress("completion eventfd blocking and full")
+	if err := cn.DestroyQueue(rq.Handle); err != nil {
+		t.Fatalf("destroying the queue with the wedged eventfd: %v", err)
+	}
+	wedge(cn)
+	cn.Close() // teardown must get past the wedged eventfd too
+	d.backToBaseline(t, base, 2, 20*time.Second)
+	progress("after the wedged client left")
+
+	// The doorbell: blocking, and read by the client as fast as it can.
+	b := dialHostile(t, d)
+	q := b.queue(QueueOptions{Depth: 8})
+	fd := q.rq.Doorbell.FD()
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		var buf [8]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				syscall.Read(fd, buf[:])
+			}
+		}
+	}()
+	for i := range 50 {
+		// Every ring is an edge the daemon sees whoever reads the counter, so
+		// even the thief's own jobs complete.
+		q.expect("nop on a drained doorbell", ring.SQE{Opcode: ring.OpNop, UserData: uint64(i)}, ring.StatusOK)
+		time.Sleep(200 * time.Microsecond)
+	}
+	progress("doorbell blocking and drained")
+	close(stop)
+	q.rq.Doorbell.Notify() // let the last blocking read return
+	<-stopped
+	good.finish(t)
+	d.stop(t)
+}

@@ -55,6 +55,13 @@ func (q *Queue) SQ() []byte { return q.sq }
 // ring.Consumer to. It is unmapped when the queue is destroyed.
 func (q *Queue) CQ() []byte { return q.cq }
 
+// Doorbell returns the queue's doorbell, the SQ producer's notifier: an eventfd
+// of this queue alone, which the device watches and never reads. Its descriptor
+// is what a remote client gets; an embedded client should ring a duplicate
+// ([ring.EventNotifier.Dup]), since the device closes this one when the queue
+// is destroyed.
+func (q *Queue) Doorbell() *ring.EventNotifier { return q.dq.Doorbell() }
+
 // SQFD returns the memfd holding the submission ring, to pass to a remote
 // client. It stays owned by the queue and is closed when the queue is destroyed
 // (-1 afterwards).

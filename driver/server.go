@@ -135,7 +135,7 @@ type session struct {
 	log    *slog.Logger
 	hello  bool
 	bad    int
-	cqBell map[uint32]*ring.EventNotifier // CQ eventfds clients gave, by queue handle
+	cqBell map[uint32]*clientNotifier // CQ eventfds clients gave, by queue handle
 }
 
 func (s *Server) serveConn(c *net.UnixConn) {
@@ -163,7 +163,7 @@ func (s *Server) serveConn(c *net.UnixConn) {
 		ss.send(ctlHeader{Type: uint16(MsgHello) | ctlReply, Seq: refusedHello(c), Status: statusOf(err)}, []byte(errText(err)), nil)
 		return
 	}
-	ss := &session{s: s, conn: c, ctx: ctx, cqBell: map[uint32]*ring.EventNotifier{},
+	ss := &session{s: s, conn: c, ctx: ctx, cqBell: map[uint32]*clientNotifier{},
 		log: s.log.With("uid", cred.UID, "pid", cred.PID)}
 	ss.log.Debug("connected")
 	defer ss.teardown()
@@ -412,16 +412,17 @@ func (ss *session) createQueue(p *payload, fds []int) (CtlStatus, []byte, []int,
 		return CtlBadFD, nil, nil, fmt.Errorf("%w: create-queue expects %d descriptors, got %d", errBadFD, want, len(fds))
 	}
 	opts := QueueOptions{Depth: int(r.Depth), Classes: r.Classes, CopyMode: r.Flags&cqCopyMode != 0, Weight: int(r.Weight)}
-	var bell *ring.EventNotifier
+	var bell *clientNotifier
 	if want == 1 {
 		if !unix.IsEventFD(fds[0]) {
 			return CtlBadFD, nil, nil, fmt.Errorf("%w: the completion notifier is not an eventfd", errBadFD)
 		}
-		var err error
-		if bell, err = ring.EventNotifierFromFD(fds[0]); err != nil {
+		efd, err := ring.EventNotifierFromFD(fds[0])
+		if err != nil {
 			return CtlBadFD, nil, nil, err
 		}
 		fds[0] = -1
+		bell = newClientNotifier(efd)
 		opts.CQNotifier = bell
 	}
 	q, err := ss.ctx.CreateQueue(opts)
@@ -436,5 +437,5 @@ func (ss *session) createQueue(p *payload, fds []int) (CtlStatus, []byte, []int,
 	}
 	var b builder
 	(&createQueueReply{Handle: q.Handle(), Depth: uint32(q.Depth())}).encode(&b)
-	return CtlOK, b, []int{q.SQFD(), q.CQFD(), ss.s.drv.Device().Doorbell().FD()}, nil
+	return CtlOK, b, []int{q.SQFD(), q.CQFD(), q.Doorbell().FD()}, nil
 }

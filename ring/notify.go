@@ -35,8 +35,8 @@ func (f futexNotifier) Wait(flags *uint32, timeout time.Duration) error {
 	return unix.FutexWait(flags, v, timeout)
 }
 
-// EventNotifier wakes through an eventfd, which one consumer can share across many
-// rings (a device sleeping on all its queues) and which poll(2) and epoll can watch.
+// EventNotifier wakes through an eventfd, which poll(2) and epoll can watch: a
+// device sleeps on the doorbells of all its queues at once.
 type EventNotifier struct{ efd *unix.EventFD }
 
 // NewEventNotifier creates an eventfd notifier.
@@ -60,6 +60,17 @@ func EventNotifierFromFD(fd int) (*EventNotifier, error) {
 
 // FD returns the eventfd, to pass to the other process.
 func (e *EventNotifier) FD() int { return e.efd.FD() }
+
+// Dup returns a notifier on a second descriptor for the same eventfd, which
+// the caller owns and closes independently of e: how an in-process client holds
+// a doorbell whose owner may close its own descriptor first.
+func (e *EventNotifier) Dup() (*EventNotifier, error) {
+	d, err := e.efd.Dup()
+	if err != nil {
+		return nil, err
+	}
+	return &EventNotifier{d}, nil
+}
 
 // Close releases the eventfd.
 func (e *EventNotifier) Close() error { return e.efd.Close() }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/internal/op"
+	"github.com/accelq/accelq/internal/unix"
 	"github.com/accelq/accelq/ring"
 )
 
@@ -23,10 +24,11 @@ type Device struct {
 	info      device.Info
 	supported [256]bool
 	clock     Clock
-	bell      *ring.EventNotifier
-	work      chan *job // to the compute workers
+	bell      *ring.EventNotifier // wakes the loop for the device's own work: control requests, computed jobs
+	poll      *unix.Poller        // bell and every queue's doorbell
+	work      chan *job           // to the compute workers
 	workers   sync.WaitGroup
-	sleeping  atomic.Bool   // the loop is (about to be) asleep on the doorbell
+	sleeping  atomic.Bool   // the loop is (about to be) asleep on its poller
 	gen       atomic.Uint64 // bumped by every reset
 	closed    atomic.Bool
 	closing   atomic.Bool // Close has begun
@@ -73,13 +75,25 @@ func New(p *Profile, opts ...Option) (*Device, error) {
 	}
 	bell, err := ring.NewEventNotifier()
 	if err != nil {
-		return nil, fmt.Errorf("sim: doorbell: %w", err)
+		return nil, fmt.Errorf("sim: wake-up eventfd: %w", err)
+	}
+	poll, err := unix.NewPoller()
+	if err == nil {
+		err = poll.Add(bell.FD())
+		if err != nil {
+			poll.Close()
+		}
+	}
+	if err != nil {
+		bell.Close()
+		return nil, fmt.Errorf("sim: %w", err)
 	}
 	d := &Device{
 		cfg:      cfg,
 		prof:     p,
 		clock:    cfg.clock,
 		bell:     bell,
+		poll:     poll,
 		work:     make(chan *job, maxInFlight),
 		loopDone: make(chan struct{}),
 		model:    NewModel(p),
@@ -126,9 +140,6 @@ func (d *Device) Info() device.Info { return d.info }
 
 // Profile returns the profile the device was started with.
 func (d *Device) Profile() *Profile { return d.prof }
-
-// Doorbell returns the eventfd notifier clients ring when the device sleeps.
-func (d *Device) Doorbell() *ring.EventNotifier { return d.bell }
 
 // do runs f on the loop goroutine and waits for it.
 func (d *Device) do(f func()) error {
@@ -234,6 +245,7 @@ func (d *Device) Close() error {
 	<-d.loopDone
 	close(d.work)
 	d.workers.Wait()
+	d.poll.Close()
 	return d.bell.Close()
 }
 

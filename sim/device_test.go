@@ -248,7 +248,7 @@ func TestCorruptRingIsolated(t *testing.T) {
 	// Publish a tail a million entries ahead of the head, and ring the doorbell.
 	// Atomically, as another process would: the race detector watches this memory.
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&bad.q.(*queue).sqMem[64])), 1_000_000)
-	d.Doorbell().Notify()
+	bad.q.Doorbell().Notify()
 	for i := 0; i < 100; i++ {
 		good.run(ring.SQE{Opcode: ring.OpNop})
 	}

@@ -23,5 +23,6 @@
 // whatever faults are injected.
 //
 // When every queue is empty the device sets NEED_WAKEUP on each SQ and sleeps on
-// its doorbell eventfd; clients ring it only when the flag is set.
+// all the queues' doorbells at once (an edge-triggered epoll set); a client rings
+// its queue's doorbell only when the flag is set.
 package sim

@@ -61,7 +61,14 @@ func newHarness(t testing.TB, d *Device, depth int, mod func(*device.QueueConfig
 	if h.sq, err = ring.NewProducer(sqm); err != nil {
 		t.Fatal(err)
 	}
-	h.sq.SetNotifier(d.Doorbell())
+	// A duplicate, as a client in another process holds: the device closes its
+	// own descriptor when the queue is destroyed.
+	bell, err := q.Doorbell().Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bell.Close() })
+	h.sq.SetNotifier(bell)
 	if h.cq, err = ring.NewConsumer(cqm); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package sim
 
 // Destroy and reset against jobs that wait for their modelled deadline, an idle
-// device's sleep, and a client that steals the doorbell's wake-ups.
+// device's sleep, and a client that steals its doorbell's wake-ups.
 
 import (
 	"bytes"
@@ -94,16 +94,32 @@ func TestIdleDeviceSleeps(t *testing.T) {
 	}
 }
 
-// TestDoorbellThiefCostsLatencyOnly: a client that drains the shared doorbell
-// can steal another's wake-up, but the device never sleeps longer than
-// maxSleep, so every job still completes.
-func TestDoorbellThiefCostsLatencyOnly(t *testing.T) {
-	d := startDevice(t, "ideal", WithSpin(0))
-	h := newHarness(t, d, 8, nil)
-	fd := d.Doorbell().FD()
+// withMaxSleep sets the loop's watchdog.
+func withMaxSleep(d time.Duration) Option { return func(c *config) { c.maxSleep = d } }
+
+// TestDoorbellThiefDelaysNoOne: a client that makes its doorbell blocking and
+// reads it in a loop, the worst it can do to an eventfd it shares with the
+// device, neither blocks the device nor steals another queue's wake-ups. The
+// watchdog is an hour, so a stolen wake-up or a device blocked in a read would
+// hang the well-behaved client until its hang detector fires.
+func TestDoorbellThiefDelaysNoOne(t *testing.T) {
+	d := startDevice(t, "ideal", WithSpin(0), withMaxSleep(time.Hour))
+	thief := newHarness(t, d, 8, nil)
+	good := newHarness(t, d, 8, nil)
+	bell, err := thief.q.Doorbell().Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bell.Close()
+	fd := bell.FD()
+	// O_NONBLOCK belongs to the file description, which the device shares.
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		t.Fatal(err)
+	}
 	stop := make(chan struct{})
-	defer close(stop)
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		var b [8]byte
 		for {
 			select {
@@ -114,11 +130,21 @@ func TestDoorbellThiefCostsLatencyOnly(t *testing.T) {
 			}
 		}
 	}()
+	defer func() {
+		close(stop)
+		bell.Notify() // let the last blocking read return
+		<-stopped
+	}()
 	for i := 0; i < 300; i++ {
+		time.Sleep(200 * time.Microsecond) // long enough for the device to sleep
+		thief.submit(ring.SQE{Opcode: ring.OpNop})
 		time.Sleep(200 * time.Microsecond)
-		if c := h.run(ring.SQE{Opcode: ring.OpNop, UserData: uint64(i)}); c.UserData != uint64(i) {
+		if c := good.run(ring.SQE{Opcode: ring.OpNop, UserData: uint64(i)}); c.UserData != uint64(i) {
 			t.Fatalf("completion %d for job %d", c.UserData, i)
 		}
+		// The thief's job waited for a wake-up the thief may have stolen; the
+		// device found it when the other client woke it.
+		thief.reap(1)
 	}
 }
 

@@ -14,9 +14,6 @@ import (
 // hold microsecond deadlines through Go timers.
 const timerSlack = 60 * time.Microsecond
 
-// maxSleep bounds one sleep of the device loop.
-const maxSleep = 10 * time.Millisecond
-
 // loop is the device's front end: control requests, completions, fetches.
 func (d *Device) loop() {
 	defer close(d.loopDone)
@@ -247,9 +244,9 @@ func (d *Device) complete(j *job) {
 	}
 }
 
-// sleep arms every queue's NEED_WAKEUP flag and sleeps on the doorbell until a
-// client rings it, a worker finishes, a control request arrives or the next
-// deadline nears.
+// sleep arms every queue's NEED_WAKEUP flag and sleeps on the poller until a
+// client rings its queue's doorbell, a worker finishes, a control request
+// arrives or the next deadline nears.
 func (d *Device) sleep() {
 	for _, q := range d.queues {
 		if q.state != queueActive {
@@ -270,11 +267,7 @@ func (d *Device) sleep() {
 	pending := len(d.inboxDone) + len(d.inboxCtl)
 	d.inboxMu.Unlock()
 	if pending == 0 {
-		// Sleep at most maxSleep even with nothing due: every client holds the
-		// doorbell, and one that drains it could otherwise swallow the wake-up
-		// another rang and leave the device asleep. A stolen wake-up costs the
-		// others at most this much latency.
-		timeout := maxSleep
+		timeout := d.cfg.maxSleep
 		if d.waiting.Len() > 0 {
 			timeout = min(timeout, max(d.waiting[0].deadline-d.clock.Now()-timerSlack, 0))
 			if _, manual := d.clock.(*ManualClock); manual {
@@ -283,7 +276,7 @@ func (d *Device) sleep() {
 			}
 		}
 		if timeout > 0 {
-			d.bell.Wait(nil, timeout)
+			d.poll.Wait(timeout)
 		}
 	}
 	d.sleeping.Store(false)

@@ -1,6 +1,9 @@
 package sim
 
-import "runtime"
+import (
+	"runtime"
+	"time"
+)
 
 type config struct {
 	name       string
@@ -9,6 +12,7 @@ type config struct {
 	faults     *Faults
 	workers    int
 	spin       int
+	maxSleep   time.Duration // the loop's watchdog: longest sleep with nothing due
 }
 
 // Option configures a Device.
@@ -38,5 +42,8 @@ func defaultConfig(p *Profile) config {
 		name:    p.Name,
 		workers: runtime.GOMAXPROCS(0),
 		spin:    2000,
+		// Every wake-up is an eventfd edge of its own, so the watchdog is a
+		// backstop, not a mechanism: a lost wake-up costs at most this much.
+		maxSleep: time.Second,
 	}
 }

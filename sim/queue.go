@@ -24,6 +24,7 @@ type queue struct {
 	id        int
 	sq        *ring.Consumer
 	cq        *ring.Producer
+	bell      *ring.EventNotifier // the client rings it; the device's poller watches it
 	sqMem     []byte
 	space     device.AddressSpace
 	classes   uint8
@@ -64,14 +65,18 @@ func (d *Device) CreateQueue(cfg device.QueueConfig) (device.Queue, error) {
 		return nil, fmt.Errorf("sim: completion ring of %d entries of %d bytes; want %d-byte entries, at most %d",
 			g.Entries, g.EntrySize, ring.CQESize, d.prof.MaxDepth)
 	}
-	sq.SetNotifier(d.bell)
 	if cfg.CQNotifier != nil {
 		cq.SetNotifier(cfg.CQNotifier)
+	}
+	bell, err := ring.NewEventNotifier()
+	if err != nil {
+		return nil, fmt.Errorf("sim: doorbell: %w", err)
 	}
 	q := &queue{
 		dev:       d,
 		sq:        sq,
 		cq:        cq,
+		bell:      bell,
 		sqMem:     cfg.SQ,
 		space:     cfg.Space,
 		classes:   cfg.Classes,
@@ -88,15 +93,23 @@ func (d *Device) CreateQueue(cfg device.QueueConfig) (device.Queue, error) {
 			err = fmt.Errorf("sim: device %s already serves %d queues", d.info.Name, len(d.queues))
 			return
 		}
+		if err = d.poll.Add(bell.FD()); err != nil {
+			err = fmt.Errorf("sim: doorbell: %w", err)
+			return
+		}
 		d.nextQueue++
 		q.id = d.nextQueue
 		d.queues = append(d.queues, q)
 	})
 	if err != nil {
+		bell.Close()
 		return nil, err
 	}
 	return q, nil
 }
+
+// Doorbell returns the eventfd the queue's client rings when the device sleeps.
+func (q *queue) Doorbell() *ring.EventNotifier { return q.bell }
 
 // ID returns the queue's number on its device.
 func (q *queue) ID() int { return q.id }
@@ -176,6 +189,8 @@ func (d *Device) remove(q *queue) {
 	if d.rr >= len(d.queues) {
 		d.rr = 0
 	}
+	d.poll.Remove(q.bell.FD()) // before closing: a remote client holds the same file
+	q.bell.Close()
 	// Wake the client for its last completions now: once destroyed is closed the
 	// driver may unmap the CQ, and the end-of-iteration wake must not touch it.
 	if q.touched {

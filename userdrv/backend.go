@@ -72,8 +72,18 @@ func (e *embedded) createQueue(opts driver.QueueOptions) (rings, error) {
 		e.ctx.DestroyQueue(q.Handle())
 		return rings{}, err
 	}
-	return rings{handle: q.Handle(), sq: sq, cq: cq, doorbell: e.dev.Doorbell(),
-		release: func() { unix.Unmap(sq); unix.Unmap(cq) }}, nil
+	// The device closes its doorbell when the queue is destroyed; ring a
+	// descriptor of our own, so that a late wake-up never writes to a closed
+	// (or reused) descriptor number.
+	bell, err := q.Doorbell().Dup()
+	if err != nil {
+		unix.Unmap(sq)
+		unix.Unmap(cq)
+		e.ctx.DestroyQueue(q.Handle())
+		return rings{}, err
+	}
+	return rings{handle: q.Handle(), sq: sq, cq: cq, doorbell: bell,
+		release: func() { unix.Unmap(sq); unix.Unmap(cq); bell.Close() }}, nil
 }
 
 func (e *embedded) destroyQueue(h uint32) error { return e.ctx.DestroyQueue(h) }

@@ -35,6 +35,15 @@ func EventFDFrom(fd int) (*EventFD, error) {
 // FD returns the descriptor, for passing to another process.
 func (e *EventFD) FD() int { return e.fd }
 
+// Dup returns a second, close-on-exec descriptor for the same eventfd.
+func (e *EventFD) Dup() (*EventFD, error) {
+	fd, err := unix.FcntlInt(uintptr(e.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd dup: %w", err)
+	}
+	return &EventFD{fd: fd}, nil
+}
+
 // Signal adds one to the counter, waking a waiter.
 func (e *EventFD) Signal() error {
 	var b [8]byte
@@ -68,3 +77,17 @@ func (e *EventFD) Wait(timeout time.Duration) error {
 
 // Close releases the descriptor.
 func (e *EventFD) Close() error { return unix.Close(e.fd) }
+
+// Unblock makes the eventfd fd non-blocking again and reads its counter down to
+// zero, which releases a writer blocked on a full counter. O_NONBLOCK belongs to
+// the file description, which a process the eventfd was passed to can change.
+func Unblock(fd int) error {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("eventfd set non-blocking: %w", err)
+	}
+	var b [8]byte
+	if _, err := unix.Read(fd, b[:]); err != nil && err != unix.EAGAIN {
+		return fmt.Errorf("eventfd read: %w", err)
+	}
+	return nil
+}

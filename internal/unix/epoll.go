@@ -1,0 +1,81 @@
+package unix
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Poller sleeps on many eventfds at once: a device asleep on the doorbells of
+// all its queues.
+//
+// It watches them edge-triggered and never reads them. Every write to an
+// eventfd is a new edge whatever its counter holds, so a doorbell need not be
+// drained to ring again; and a device that never reads a descriptor its
+// clients share cannot be made to block by a client that drains it first or
+// clears O_NONBLOCK on their shared file description.
+type Poller struct {
+	epfd   int
+	events []unix.EpollEvent
+}
+
+// NewPoller creates an empty poller.
+func NewPoller() (*Poller, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	return &Poller{epfd: fd, events: make([]unix.EpollEvent, 64)}, nil
+}
+
+// Add watches fd for writes.
+func (p *Poller) Add(fd int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(fd)}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl add %d: %w", fd, err)
+	}
+	return nil
+}
+
+// Remove stops watching fd. Call it before closing fd: epoll watches the file
+// description, which lives on in any process fd was passed to.
+func (p *Poller) Remove(fd int) error {
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		return fmt.Errorf("epoll_ctl del %d: %w", fd, err)
+	}
+	return nil
+}
+
+// Wait sleeps until a watched eventfd is written or timeout passes (forever if
+// negative). Spurious returns are allowed.
+func (p *Poller) Wait(timeout time.Duration) error {
+	// ppoll on the epoll descriptor, which is readable while an edge is pending,
+	// for a nanosecond timeout: epoll_wait's are milliseconds, and device
+	// deadlines are microseconds.
+	var tsp *unix.Timespec
+	if timeout >= 0 {
+		ts := unix.NsecToTimespec(int64(timeout))
+		tsp = &ts
+	}
+	fds := [1]unix.PollFd{{Fd: int32(p.epfd), Events: unix.POLLIN}}
+	if _, err := unix.Ppoll(fds[:], tsp, nil); err != nil && err != unix.EINTR {
+		return fmt.Errorf("ppoll epoll: %w", err)
+	}
+	// Consume the pending edges, so that the next Wait sleeps until a new write.
+	for {
+		n, err := unix.EpollWait(p.epfd, p.events, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("epoll_wait: %w", err)
+		}
+		if n < len(p.events) {
+			return nil
+		}
+	}
+}
+
+// Close releases the epoll descriptor.
+func (p *Poller) Close() error { return unix.Close(p.epfd) }
