@@ -72,7 +72,20 @@ func Dial(path string, opts ...DialOption) (*Conn, error) {
 }
 
 // Close disconnects; the driver tears the context down: queues, memory, keys.
-func (cn *Conn) Close() error { return cn.c.Close() }
+// It does not wait for a request in progress, which fails. A second Close, or
+// one after a request timed out and closed the connection, does nothing.
+func (cn *Conn) Close() error {
+	if err := cn.c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// timedOut closes a connection whose daemon stopped answering.
+func (cn *Conn) timedOut() {
+	cn.broken = fmt.Errorf("connection closed after a request got no answer within %v: %w", cn.timeout, ErrTimeout)
+	cn.c.Close()
+}
 
 // call sends a request and waits for its reply. Descriptors in the reply belong
 // to the caller.
@@ -91,7 +104,8 @@ func (cn *Conn) call(t MsgType, body []byte, fds []int) (*payload, []int, error)
 	msg = append(msg, body...)
 	if _, _, err := cn.c.WriteMsgUnix(msg, unix.Rights(fds...), nil); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = ErrTimeout
+			cn.timedOut()
+			return nil, nil, fmt.Errorf("accelq %v: not taken within %v: %w", t, cn.timeout, ErrTimeout)
 		}
 		return nil, nil, fmt.Errorf("accelq %v: send: %w", t, err)
 	}
@@ -99,8 +113,7 @@ func (cn *Conn) call(t MsgType, body []byte, fds []int) (*payload, []int, error)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// The reply may still come; nothing after it could be matched up.
-			cn.broken = fmt.Errorf("connection closed after a request got no reply within %v: %w", cn.timeout, ErrTimeout)
-			cn.c.Close()
+			cn.timedOut()
 			return nil, nil, fmt.Errorf("accelq %v: no reply within %v: %w", t, cn.timeout, ErrTimeout)
 		}
 		return nil, nil, fmt.Errorf("accelq %v: receive: %w", t, err)

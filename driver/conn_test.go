@@ -91,6 +91,9 @@ func TestConnTimeout(t *testing.T) {
 		if cn.Alive() {
 			t.Fatal("connection reported alive after a timeout closed it")
 		}
+		if err := cn.Close(); err != nil {
+			t.Fatalf("Close after a timeout closed the connection: %v", err)
+		}
 	})
 }
 

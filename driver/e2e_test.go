@@ -56,10 +56,10 @@ func newClient(t testing.TB, dev device.Device, c *Context, opts QueueOptions) *
 }
 
 // dupBell returns a descriptor of the client's own for q's doorbell, closed
-// with the test: the device closes its own when the queue is destroyed.
+// with the test.
 func dupBell(t testing.TB, q *Queue) *ring.EventNotifier {
 	t.Helper()
-	bell, err := q.Doorbell().Dup()
+	bell, err := q.Doorbell()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestNoLeaks(t *testing.T) {
 			if i%10 == 0 { // run a job now and then, to completion
 				cl := &client{t: t, q: q, buf: make([]byte, ring.CQESize)}
 				cl.sq, _ = ring.NewProducer(q.SQ())
-				bell, err := q.Doorbell().Dup()
+				bell, err := q.Doorbell()
 				if err != nil {
 					t.Fatal(err)
 				}

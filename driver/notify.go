@@ -1,6 +1,8 @@
 package driver
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/accelq/accelq/internal/unix"
@@ -15,10 +17,15 @@ import (
 // blocks until someone reads. In the device's loop that would stall every
 // queue; here it stalls this client's wake-ups and nothing else.
 type clientNotifier struct {
-	efd  *ring.EventNotifier
-	kick chan struct{} // capacity 1: wake-ups asked for and not yet signalled
-	stop chan struct{}
-	done chan struct{}
+	efd     *ring.EventNotifier
+	kick    chan struct{} // capacity 1: a wake-up asked for and not yet signalled
+	stop    chan struct{}
+	done    chan struct{}
+	writing atomic.Uint64 // the number of the write run is in, 0 between writes
+	writes  uint64        // owned by run
+
+	mu     sync.Mutex // orders run's close of efd against unwedge's reads
+	closed bool
 }
 
 func newClientNotifier(efd *ring.EventNotifier) *clientNotifier {
@@ -32,11 +39,30 @@ func (n *clientNotifier) run() {
 	for {
 		select {
 		case <-n.kick:
-			n.efd.Notify()
+			n.signal()
 		case <-n.stop:
+			// A wake-up asked for before Close, for the queue's last
+			// completions, is still owed: select picks among ready cases at
+			// random.
+			select {
+			case <-n.kick:
+				n.signal()
+			default:
+			}
+			n.mu.Lock()
+			n.closed = true
+			n.efd.Close()
+			n.mu.Unlock()
 			return
 		}
 	}
+}
+
+func (n *clientNotifier) signal() {
+	n.writes++
+	n.writing.Store(n.writes)
+	n.efd.Notify()
+	n.writing.Store(0)
 }
 
 // Notify asks for a wake-up and never blocks; wake-ups asked for while one is
@@ -54,19 +80,36 @@ func (n *clientNotifier) Wait(flags *uint32, timeout time.Duration) error {
 	return n.efd.Wait(flags, timeout)
 }
 
-// Close stops the goroutine and closes the daemon's descriptor. Call it only
-// after the device has let go of the queue. If the goroutine is stuck in a
-// write, Close makes the file non-blocking again and reads the counter down,
-// which lets the write finish; a client that keeps undoing that holds up only
-// its own session, and not past its own exit.
+// Close stops the notifier once the device has let go of the queue; the
+// goroutine closes the daemon's descriptor when it exits. Close does not wait:
+// if the goroutine is stuck in a write, a helper makes the file non-blocking
+// again and reads the counter down until the write finishes, so a client that
+// keeps undoing that holds up only its own notifier, and not past its exit.
 func (n *clientNotifier) Close() error {
 	close(n.stop)
+	go n.unwedge()
+	return nil
+}
+
+func (n *clientNotifier) unwedge() {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	var last uint64
 	for {
 		select {
 		case <-n.done:
-			return n.efd.Close()
-		case <-time.After(time.Millisecond):
+			return
+		case <-t.C:
 		}
-		unix.Unblock(n.efd.FD())
+		// Only a write still going on from one tick to the next is stuck: a
+		// write to a non-blocking eventfd takes microseconds, and reading the
+		// counter of a client that plays fair would eat its wake-up.
+		n.mu.Lock()
+		if w := n.writing.Load(); w != 0 && w == last && !n.closed {
+			unix.Unblock(n.efd.FD())
+		} else {
+			last = w
+		}
+		n.mu.Unlock()
 	}
 }

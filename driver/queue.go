@@ -30,6 +30,7 @@ type Queue struct {
 	opts       QueueOptions
 	sqFD, cqFD int
 	sq, cq     []byte
+	bell       *ring.EventNotifier // the driver's own descriptor of the device queue's doorbell
 	dq         device.Queue
 
 	mu        sync.Mutex
@@ -55,12 +56,29 @@ func (q *Queue) SQ() []byte { return q.sq }
 // ring.Consumer to. It is unmapped when the queue is destroyed.
 func (q *Queue) CQ() []byte { return q.cq }
 
-// Doorbell returns the queue's doorbell, the SQ producer's notifier: an eventfd
-// of this queue alone, which the device watches and never reads. Its descriptor
-// is what a remote client gets; an embedded client should ring a duplicate
-// ([ring.EventNotifier.Dup]), since the device closes this one when the queue
-// is destroyed.
-func (q *Queue) Doorbell() *ring.EventNotifier { return q.dq.Doorbell() }
+// Doorbell returns a new descriptor of the queue's doorbell, the SQ producer's
+// notifier: an eventfd of this queue alone, which the device watches and never
+// reads. The caller owns it; ringing it after the queue is destroyed is
+// harmless.
+func (q *Queue) Doorbell() (*ring.EventNotifier, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.bell == nil {
+		return nil, fmt.Errorf("%w: queue %d is destroyed", ErrClosed, q.handle)
+	}
+	return q.bell.Dup()
+}
+
+// DoorbellFD returns the doorbell's descriptor, to pass to a remote client; see
+// SQFD.
+func (q *Queue) DoorbellFD() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.bell == nil {
+		return -1
+	}
+	return q.bell.FD()
+}
 
 // SQFD returns the memfd holding the submission ring, to pass to a remote
 // client. It stays owned by the queue and is closed when the queue is destroyed
@@ -143,6 +161,13 @@ func (c *Context) CreateQueue(opts QueueOptions) (*Queue, error) {
 		q.release()
 		return nil, fmt.Errorf("driver: device refused the queue: %w", err)
 	}
+	// A descriptor of the driver's own: the device closes its own in Destroy,
+	// and one handed out later must never be a closed (or reused) number.
+	if q.bell, err = q.dq.Doorbell().Dup(); err != nil {
+		q.dq.Destroy()
+		q.release()
+		return nil, fmt.Errorf("driver: queue doorbell: %w", err)
+	}
 	q.handle = c.newHandle()
 	c.queues[q.handle] = q
 	return q, nil
@@ -212,6 +237,10 @@ func (q *Queue) release() {
 			unix.Close(*fd)
 			*fd = -1
 		}
+	}
+	if q.bell != nil {
+		q.bell.Close()
+		q.bell = nil
 	}
 }
 

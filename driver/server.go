@@ -68,7 +68,9 @@ func Listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 	return l, nil
 }
 
-// Serve accepts connections until Close. It returns nil after Close.
+// Serve accepts connections until Close. It returns nil after Close, once every
+// connection is torn down, so that the caller may then close the driver and
+// the device.
 func (s *Server) Serve(l *net.UnixListener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -84,6 +86,7 @@ func (s *Server) Serve(l *net.UnixListener) error {
 			closed := s.closed
 			s.mu.Unlock()
 			if closed {
+				s.wg.Wait()
 				return nil
 			}
 			var ne net.Error
@@ -437,5 +440,5 @@ func (ss *session) createQueue(p *payload, fds []int) (CtlStatus, []byte, []int,
 	}
 	var b builder
 	(&createQueueReply{Handle: q.Handle(), Depth: uint32(q.Depth())}).encode(&b)
-	return CtlOK, b, []int{q.SQFD(), q.CQFD(), q.Doorbell().FD()}, nil
+	return CtlOK, b, []int{q.SQFD(), q.CQFD(), q.DoorbellFD()}, nil
 }

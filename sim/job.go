@@ -20,7 +20,7 @@ type job struct {
 	aux      []byte        // what the engine reads
 	dst      []byte        // what the engine writes
 	copied   bool          // copy mode: compute on private copies (see runCopied)
-	pins     [4]device.Pin // released after the CQE is posted
+	pins     [4]device.Pin // released before the CQE is posted
 	npin     int
 	fetched  time.Duration // when the descriptor was fetched
 	deadline time.Duration // when the model lets the completion be seen

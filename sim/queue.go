@@ -88,19 +88,23 @@ func (d *Device) CreateQueue(cfg device.QueueConfig) (device.Queue, error) {
 	if cfg.MaxInFlight > 0 {
 		q.limit = min(q.limit, cfg.MaxInFlight)
 	}
+	var refused error
 	err = d.do(func() {
 		if len(d.queues) >= d.prof.MaxQueues {
-			err = fmt.Errorf("sim: device %s already serves %d queues", d.info.Name, len(d.queues))
+			refused = fmt.Errorf("sim: device %s already serves %d queues", d.info.Name, len(d.queues))
 			return
 		}
-		if err = d.poll.Add(bell.FD()); err != nil {
-			err = fmt.Errorf("sim: doorbell: %w", err)
+		if err := d.poll.Add(bell.FD()); err != nil {
+			refused = fmt.Errorf("sim: doorbell: %w", err)
 			return
 		}
 		d.nextQueue++
 		q.id = d.nextQueue
 		d.queues = append(d.queues, q)
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		bell.Close()
 		return nil, err

@@ -72,10 +72,7 @@ func (e *embedded) createQueue(opts driver.QueueOptions) (rings, error) {
 		e.ctx.DestroyQueue(q.Handle())
 		return rings{}, err
 	}
-	// The device closes its doorbell when the queue is destroyed; ring a
-	// descriptor of our own, so that a late wake-up never writes to a closed
-	// (or reused) descriptor number.
-	bell, err := q.Doorbell().Dup()
+	bell, err := q.Doorbell()
 	if err != nil {
 		unix.Unmap(sq)
 		unix.Unmap(cq)

@@ -75,8 +75,16 @@ func (e *EventFD) Wait(timeout time.Duration) error {
 	return nil
 }
 
-// Close releases the descriptor.
-func (e *EventFD) Close() error { return unix.Close(e.fd) }
+// Close releases the descriptor; FD returns -1 afterwards, and a second Close
+// does nothing, so a stale descriptor number is never closed twice.
+func (e *EventFD) Close() error {
+	if e.fd < 0 {
+		return nil
+	}
+	err := unix.Close(e.fd)
+	e.fd = -1
+	return err
+}
 
 // Unblock makes the eventfd fd non-blocking again and reads its counter down to
 // zero, which releases a writer blocked on a full counter. O_NONBLOCK belongs to
