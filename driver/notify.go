@@ -21,8 +21,7 @@ type clientNotifier struct {
 	kick    chan struct{} // capacity 1: a wake-up asked for and not yet signalled
 	stop    chan struct{}
 	done    chan struct{}
-	writing atomic.Uint64 // the number of the write run is in, 0 between writes
-	writes  uint64        // owned by run
+	writing atomic.Bool // run is in (or about to make) a write
 
 	mu     sync.Mutex // orders run's close of efd against unwedge's reads
 	closed bool
@@ -59,10 +58,9 @@ func (n *clientNotifier) run() {
 }
 
 func (n *clientNotifier) signal() {
-	n.writes++
-	n.writing.Store(n.writes)
+	n.writing.Store(true)
 	n.efd.Notify()
-	n.writing.Store(0)
+	n.writing.Store(false)
 }
 
 // Notify asks for a wake-up and never blocks; wake-ups asked for while one is
@@ -94,21 +92,15 @@ func (n *clientNotifier) Close() error {
 func (n *clientNotifier) unwedge() {
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
-	var last uint64
 	for {
 		select {
 		case <-n.done:
 			return
 		case <-t.C:
 		}
-		// Only a write still going on from one tick to the next is stuck: a
-		// write to a non-blocking eventfd takes microseconds, and reading the
-		// counter of a client that plays fair would eat its wake-up.
 		n.mu.Lock()
-		if w := n.writing.Load(); w != 0 && w == last && !n.closed {
-			unix.Unblock(n.efd.FD())
-		} else {
-			last = w
+		if !n.closed && n.writing.Load() {
+			unix.Unwedge(n.efd.FD()) // reads nothing unless the counter is full
 		}
 		n.mu.Unlock()
 	}

@@ -76,7 +76,7 @@ func TestClientNotifierWedged(t *testing.T) {
 	for range 3 {
 		n.Notify() // must not block
 	}
-	for n.writing.Load() == 0 { // the goroutine reached its write
+	for !n.writing.Load() { // the goroutine reached its write
 		time.Sleep(100 * time.Microsecond)
 	}
 	time.Sleep(5 * time.Millisecond)

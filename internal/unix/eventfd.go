@@ -86,10 +86,16 @@ func (e *EventFD) Close() error {
 	return err
 }
 
-// Unblock makes the eventfd fd non-blocking again and reads its counter down to
-// zero, which releases a writer blocked on a full counter. O_NONBLOCK belongs to
-// the file description, which a process the eventfd was passed to can change.
-func Unblock(fd int) error {
+// Unwedge releases a writer blocked on the eventfd fd: if the counter is too
+// full to take another write, it makes the file non-blocking again and reads
+// the counter down to zero; otherwise it does nothing, and no wake-up is eaten.
+// O_NONBLOCK belongs to the file description, which a process the eventfd was
+// passed to can change.
+func Unwedge(fd int) error {
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	if n, err := unix.Poll(fds[:], 0); err != nil || n == 1 && fds[0].Revents&unix.POLLOUT != 0 {
+		return err // room for a write: nothing is wedged
+	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return fmt.Errorf("eventfd set non-blocking: %w", err)
 	}
