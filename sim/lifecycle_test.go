@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/internal/hostilefd"
 	"github.com/accelq/accelq/ring"
 )
 
@@ -110,31 +111,8 @@ func TestDoorbellThiefDelaysNoOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bell.Close()
-	fd := bell.FD()
-	// O_NONBLOCK belongs to the file description, which the device shares.
-	if err := syscall.SetNonblock(fd, false); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		var b [8]byte
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				syscall.Read(fd, b[:])
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		bell.Notify() // let the last blocking read return
-		<-stopped
-	}()
+	t.Cleanup(func() { bell.Close() })
+	hostilefd.StealWakeups(t, bell.FD())
 	for i := 0; i < 300; i++ {
 		time.Sleep(200 * time.Microsecond) // long enough for the device to sleep
 		thief.submit(ring.SQE{Opcode: ring.OpNop})

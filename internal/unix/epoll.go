@@ -50,17 +50,10 @@ func (p *Poller) Remove(fd int) error {
 // Wait sleeps until a watched eventfd is written or timeout passes (forever if
 // negative). Spurious returns are allowed.
 func (p *Poller) Wait(timeout time.Duration) error {
-	// ppoll on the epoll descriptor, which is readable while an edge is pending,
-	// for a nanosecond timeout: epoll_wait's are milliseconds, and device
-	// deadlines are microseconds.
-	var tsp *unix.Timespec
-	if timeout >= 0 {
-		ts := unix.NsecToTimespec(int64(timeout))
-		tsp = &ts
-	}
-	fds := [1]unix.PollFd{{Fd: int32(p.epfd), Events: unix.POLLIN}}
-	if _, err := unix.Ppoll(fds[:], tsp, nil); err != nil && err != unix.EINTR {
-		return fmt.Errorf("ppoll epoll: %w", err)
+	// Sleep on the epoll descriptor, which is readable while an edge is
+	// pending, rather than in epoll_wait, whose timeouts are milliseconds.
+	if err := pollIn(p.epfd, timeout); err != nil {
+		return fmt.Errorf("epoll: %w", err)
 	}
 	// Consume the pending edges, so that the next Wait sleeps until a new write.
 	for {

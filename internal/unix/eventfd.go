@@ -58,15 +58,8 @@ func (e *EventFD) Signal() error {
 // Wait sleeps until the counter is non-zero or timeout passes (forever if
 // timeout < 0), then resets the counter. Spurious returns are allowed.
 func (e *EventFD) Wait(timeout time.Duration) error {
-	// ppoll rather than poll: device deadlines are microseconds, poll's are milliseconds.
-	var tsp *unix.Timespec
-	if timeout >= 0 {
-		ts := unix.NsecToTimespec(int64(timeout))
-		tsp = &ts
-	}
-	fds := [1]unix.PollFd{{Fd: int32(e.fd), Events: unix.POLLIN}}
-	if _, err := unix.Ppoll(fds[:], tsp, nil); err != nil && err != unix.EINTR {
-		return fmt.Errorf("eventfd poll: %w", err)
+	if err := pollIn(e.fd, timeout); err != nil {
+		return fmt.Errorf("eventfd: %w", err)
 	}
 	var b [8]byte
 	if _, err := unix.Read(e.fd, b[:]); err != nil && err != unix.EAGAIN {
@@ -102,6 +95,22 @@ func Unwedge(fd int) error {
 	var b [8]byte
 	if _, err := unix.Read(fd, b[:]); err != nil && err != unix.EAGAIN {
 		return fmt.Errorf("eventfd read: %w", err)
+	}
+	return nil
+}
+
+// pollIn sleeps until fd is readable or timeout passes (forever if negative).
+// It uses ppoll rather than poll: device deadlines are microseconds, poll's
+// timeouts milliseconds. An interrupted sleep returns early without an error.
+func pollIn(fd int, timeout time.Duration) error {
+	var tsp *unix.Timespec
+	if timeout >= 0 {
+		ts := unix.NsecToTimespec(int64(timeout))
+		tsp = &ts
+	}
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if _, err := unix.Ppoll(fds[:], tsp, nil); err != nil && err != unix.EINTR {
+		return fmt.Errorf("ppoll: %w", err)
 	}
 	return nil
 }
