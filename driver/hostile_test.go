@@ -649,27 +649,25 @@ func TestHostileRingIndices(t *testing.T) {
 		if err := q.rq.Doorbell.Notify(); err != nil {
 			t.Fatal(err)
 		}
-		// The next jobs make the device look at the index. For a garbage SQ
-		// tail the client's own producer keeps its private tail and writes a
-		// sane one on commit: give the device time to see the garbage first.
-		if v.sqSide {
-			for deadline := time.Now().Add(10 * time.Second); q.sq.Counters().ConsumerCorrupt == 0; {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: the device never noticed the garbage SQ tail", v.name)
-				}
-				time.Sleep(time.Millisecond)
+		// The device looks at both indices of every queue whenever it wakes.
+		// Wait until it has seen the garbage before submitting: for a garbage
+		// SQ tail, the client's own producer keeps its private tail and
+		// writes a sane one on commit; for a garbage CQ head, a fetch the
+		// device had begun before the garbage landed may still complete.
+		noticed := func() bool {
+			if v.sqSide {
+				return q.sq.Counters().ConsumerCorrupt > 0
 			}
+			return q.cq.Counters().ProducerCorrupt > 0
+		}
+		for deadline := time.Now().Add(10 * time.Second); !noticed(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the device never noticed the garbage index", v.name)
+			}
+			time.Sleep(time.Millisecond)
 		}
 		for i := 1; i <= 4; i++ {
 			q.submit(sha(i))
-		}
-		if !v.sqSide {
-			for deadline := time.Now().Add(10 * time.Second); q.cq.Counters().ProducerCorrupt == 0; {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: the device never noticed the garbage CQ head", v.name)
-				}
-				time.Sleep(time.Millisecond)
-			}
 		}
 		if !q.quiet(200 * time.Millisecond) {
 			t.Errorf("%s: the queue is still served after its indices were corrupted", v.name)
