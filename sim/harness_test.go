@@ -37,7 +37,9 @@ func startDevice(t testing.TB, profile string, opts ...Option) *Device {
 	return d
 }
 
-func newHarness(t testing.TB, d *Device, depth int, mod func(*device.QueueConfig)) *harness {
+// queueConfig returns a queue configuration over new, initialised rings of
+// depth entries and a fresh address space.
+func queueConfig(t testing.TB, depth int) device.QueueConfig {
 	t.Helper()
 	sqg := ring.Geometry{Entries: depth, EntrySize: ring.SQESize}
 	cqg := ring.Geometry{Entries: depth, EntrySize: ring.CQESize}
@@ -48,8 +50,14 @@ func newHarness(t testing.TB, d *Device, depth int, mod func(*device.QueueConfig
 	if err := ring.Init(cqm, cqg); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, dev: d, space: newTestSpace(), buf: make([]byte, depth*ring.CQESize)}
-	cfg := device.QueueConfig{SQ: sqm, CQ: cqm, Space: h.space, Classes: allClasses, Weight: 1}
+	return device.QueueConfig{SQ: sqm, CQ: cqm, Space: newTestSpace(), Classes: allClasses, Weight: 1}
+}
+
+func newHarness(t testing.TB, d *Device, depth int, mod func(*device.QueueConfig)) *harness {
+	t.Helper()
+	cfg := queueConfig(t, depth)
+	sqm, cqm := cfg.SQ, cfg.CQ
+	h := &harness{t: t, dev: d, space: cfg.Space.(*testSpace), buf: make([]byte, depth*ring.CQESize)}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/ring"
 )
 
@@ -23,17 +22,7 @@ func TestMaxQueues(t *testing.T) {
 	defer d.Close()
 	a := newHarness(t, d, 8, nil)
 	newHarness(t, d, 8, nil)
-	sqg := ring.Geometry{Entries: 8, EntrySize: ring.SQESize}
-	cqg := ring.Geometry{Entries: 8, EntrySize: ring.CQESize}
-	sqm, cqm := ring.Alloc(sqg), ring.Alloc(cqg)
-	if err := ring.Init(sqm, sqg); err != nil {
-		t.Fatal(err)
-	}
-	if err := ring.Init(cqm, cqg); err != nil {
-		t.Fatal(err)
-	}
-	cfg := device.QueueConfig{SQ: sqm, CQ: cqm, Space: newTestSpace(), Classes: allClasses, Weight: 1}
-	q, err := d.CreateQueue(cfg)
+	q, err := d.CreateQueue(queueConfig(t, 8))
 	if err == nil || !strings.Contains(err.Error(), "already serves 2 queues") {
 		t.Fatalf("third queue on a device of two: %v, %v; want a refusal", q, err)
 	}
