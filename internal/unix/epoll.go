@@ -18,6 +18,7 @@ import (
 type Poller struct {
 	epfd   int
 	events []unix.EpollEvent
+	park   *parker
 }
 
 // NewPoller creates an empty poller.
@@ -26,7 +27,14 @@ func NewPoller() (*Poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	return &Poller{epfd: fd, events: make([]unix.EpollEvent, 64)}, nil
+	p := &Poller{epfd: fd, events: make([]unix.EpollEvent, 64), park: newParker(fd)}
+	// Register with the runtime's poller now rather than at the first sleep,
+	// so that a poller's descriptors are all made when it is.
+	if _, _, err := p.park.conn(); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	return p, nil
 }
 
 // Add watches fd for writes.
@@ -48,27 +56,46 @@ func (p *Poller) Remove(fd int) error {
 }
 
 // Wait sleeps until a watched eventfd is written or timeout passes (forever if
-// negative). Spurious returns are allowed.
+// negative). Spurious returns are allowed. The goroutine parks in the
+// runtime's poller, which watches the epoll descriptor itself (readable while
+// an edge is pending), and holds no P while it sleeps.
 func (p *Poller) Wait(timeout time.Duration) error {
-	// Sleep on the epoll descriptor, which is readable while an edge is
-	// pending, rather than in epoll_wait, whose timeouts are milliseconds.
-	if err := pollIn(p.epfd, timeout); err != nil {
+	var werr error
+	err := p.park.wait(timeout, func(fd int) bool {
+		got, err := p.consume(fd)
+		werr = err
+		return got || err != nil
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
 		return fmt.Errorf("epoll: %w", err)
 	}
-	// Consume the pending edges, so that the next Wait sleeps until a new write.
+	return nil
+}
+
+// consume takes every pending edge, so that the next Wait sleeps until a new
+// write, and reports whether there was any.
+func (p *Poller) consume(epfd int) (bool, error) {
+	got := false
 	for {
-		n, err := unix.EpollWait(p.epfd, p.events, 0)
+		n, err := unix.EpollWait(epfd, p.events, 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("epoll_wait: %w", err)
+			return got, fmt.Errorf("epoll_wait: %w", err)
 		}
+		got = got || n > 0
 		if n < len(p.events) {
-			return nil
+			return got, nil
 		}
 	}
 }
 
-// Close releases the epoll descriptor.
-func (p *Poller) Close() error { return unix.Close(p.epfd) }
+// Close releases the epoll descriptor, waking a goroutine in Wait.
+func (p *Poller) Close() error {
+	p.park.close()
+	return unix.Close(p.epfd)
+}

@@ -9,9 +9,10 @@ import (
 )
 
 // EventFD is a Linux eventfd used as a doorbell between processes. It is
-// non-blocking; Wait sleeps in poll(2).
+// non-blocking; Wait parks the goroutine in the runtime's poller (see parker).
 type EventFD struct {
-	fd int
+	fd   int
+	park *parker
 }
 
 // NewEventFD creates a non-blocking, close-on-exec eventfd.
@@ -20,7 +21,7 @@ func NewEventFD() (*EventFD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	return &EventFD{fd: fd}, nil
+	return &EventFD{fd: fd, park: newParker(fd)}, nil
 }
 
 // EventFDFrom wraps an eventfd received from another process. It takes ownership
@@ -29,7 +30,7 @@ func EventFDFrom(fd int) (*EventFD, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, fmt.Errorf("eventfd set non-blocking: %w", err)
 	}
-	return &EventFD{fd: fd}, nil
+	return &EventFD{fd: fd, park: newParker(fd)}, nil
 }
 
 // FD returns the descriptor, for passing to another process.
@@ -41,7 +42,7 @@ func (e *EventFD) Dup() (*EventFD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventfd dup: %w", err)
 	}
-	return &EventFD{fd: fd}, nil
+	return &EventFD{fd: fd, park: newParker(fd)}, nil
 }
 
 // Signal adds one to the counter, waking a waiter.
@@ -56,24 +57,36 @@ func (e *EventFD) Signal() error {
 }
 
 // Wait sleeps until the counter is non-zero or timeout passes (forever if
-// timeout < 0), then resets the counter. Spurious returns are allowed.
+// timeout < 0), then resets the counter. Spurious returns are allowed. The
+// goroutine is parked in the runtime's poller and holds no P while it sleeps.
 func (e *EventFD) Wait(timeout time.Duration) error {
-	if err := pollIn(e.fd, timeout); err != nil {
-		return fmt.Errorf("eventfd: %w", err)
+	var rerr error
+	err := e.park.wait(timeout, func(fd int) bool {
+		var b [8]byte
+		_, err := unix.Read(fd, b[:])
+		if err == unix.EAGAIN {
+			return false
+		}
+		rerr = err
+		return true
+	})
+	if err == nil {
+		err = rerr
 	}
-	var b [8]byte
-	if _, err := unix.Read(e.fd, b[:]); err != nil && err != unix.EAGAIN {
-		return fmt.Errorf("eventfd read: %w", err)
+	if err != nil {
+		return fmt.Errorf("eventfd: %w", err)
 	}
 	return nil
 }
 
-// Close releases the descriptor; FD returns -1 afterwards, and a second Close
-// does nothing, so a stale descriptor number is never closed twice.
+// Close releases the descriptor, waking a goroutine in Wait; FD returns -1
+// afterwards, and a second Close does nothing, so a stale descriptor number is
+// never closed twice.
 func (e *EventFD) Close() error {
 	if e.fd < 0 {
 		return nil
 	}
+	e.park.close()
 	err := unix.Close(e.fd)
 	e.fd = -1
 	return err
@@ -95,22 +108,6 @@ func Unwedge(fd int) error {
 	var b [8]byte
 	if _, err := unix.Read(fd, b[:]); err != nil && err != unix.EAGAIN {
 		return fmt.Errorf("eventfd read: %w", err)
-	}
-	return nil
-}
-
-// pollIn sleeps until fd is readable or timeout passes (forever if negative).
-// It uses ppoll rather than poll: device deadlines are microseconds, poll's
-// timeouts milliseconds. An interrupted sleep returns early without an error.
-func pollIn(fd int, timeout time.Duration) error {
-	var tsp *unix.Timespec
-	if timeout >= 0 {
-		ts := unix.NsecToTimespec(int64(timeout))
-		tsp = &ts
-	}
-	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	if _, err := unix.Ppoll(fds[:], tsp, nil); err != nil && err != unix.EINTR {
-		return fmt.Errorf("ppoll: %w", err)
 	}
 	return nil
 }
