@@ -2,6 +2,7 @@ package ring
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -197,6 +198,12 @@ func (c *Consumer) WaitFor(n, spins int, timeout time.Duration) (int, error) {
 	for i := 0; i < spins; i++ {
 		if got, err := c.Available(); got >= want || err != nil {
 			return got, err
+		}
+		if i%256 == 255 {
+			// Let a goroutine waiting for this P run: in one process the
+			// producer may be it, and a poller that never yields can keep it
+			// off the CPU until the scheduler preempts the poller (10 ms).
+			runtime.Gosched()
 		}
 	}
 	var deadline time.Time
