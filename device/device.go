@@ -116,6 +116,7 @@ type Counters struct {
 	BytesOut    uint64                 // bytes written to destinations
 	Busy        time.Duration          // modelled engine time
 	HostLimited time.Duration          // time completions were late because the host computed slower than the model
+	Late        uint64                 // CQEs posted later than the model allowed (computed too slowly, or the front end behind): the host, not the model, set their time
 	QueueFull   uint64                 // for queues: submissions the client's producer found the SQ full for
 	Flushed     uint64                 // jobs completed with StatusFlushed
 }
@@ -124,6 +125,13 @@ type Counters struct {
 type Stats struct {
 	Classes [ring.NumClasses]Counters
 	Resets  uint64
+	// FrontEndBusy is the time the device's front end (fetch, validate,
+	// schedule, post) spent in rounds that found work. Over a window in
+	// which it grows as fast as the wall clock, the front end was the limit,
+	// not the model.
+	FrontEndBusy time.Duration
+	// Sleeps counts the times the front end went to sleep with nothing to do.
+	Sleeps uint64
 }
 
 // ErrClosed is returned by a device or queue that has been closed or destroyed.

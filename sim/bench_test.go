@@ -1,16 +1,19 @@
 package sim
 
 // Benchmarks of the device's own path (fetch, validate, schedule, complete) with
-// nothing to compute, and of a small real operation, at depth 1 and 64.
+// nothing to compute, and of a small real operation, at depth 1 and 64; and the
+// null job beside the kernel's io_uring NOP at the same batch sizes.
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/internal/iouring"
 	"github.com/accelq/accelq/ring"
 )
 
@@ -34,6 +37,76 @@ func BenchmarkDeviceSHA256_64B(b *testing.B) {
 	}
 }
 
+// benchClient keeps jobs in flight on one queue pair at the least cost to
+// itself, so that what is measured is the device: it refills the ring in one
+// commit, reaps every completion that has arrived in one pop, and reads the
+// clock once per refill and once per reap.
+type benchClient struct {
+	h    *harness
+	enc  [ring.SQESize]byte
+	sent []time.Duration // by job number: when its refill was published
+	lat  []time.Duration
+	t0   time.Time
+}
+
+func newBenchClient(h *harness, sqe ring.SQE, n int) *benchClient {
+	c := &benchClient{h: h, sent: make([]time.Duration, n), lat: make([]time.Duration, 0, n), t0: time.Now()}
+	sqe.Encode(c.enc[:])
+	return c
+}
+
+// run completes n jobs, submitting up to batch at a time and keeping at most
+// depth in flight; it refills only once a whole batch has room, as a client
+// of io_uring submitting batch entries per system call does.
+func (c *benchClient) run(tb testing.TB, n, depth, batch int) {
+	h := c.h
+	submitted, reaped := 0, 0
+	for reaped < n {
+		for k := min(batch, n-submitted); k > 0 && depth-(submitted-reaped) >= k; k = min(batch, n-submitted) {
+			got, err := h.sq.Reserve(k)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			for i := 0; i < got; i++ {
+				e := h.sq.Entry(i)
+				copy(e, c.enc[:])
+				binary.LittleEndian.PutUint64(e[8:], uint64(submitted+i))
+			}
+			h.sq.Commit(got)
+			if _, err := h.sq.Wake(); err != nil {
+				tb.Fatal(err)
+			}
+			now := time.Since(c.t0)
+			for i := 0; i < got; i++ {
+				c.sent[submitted+i] = now
+			}
+			submitted += got
+		}
+		want := min(batch, submitted-reaped)
+		if _, err := h.cq.WaitFor(want, 1<<20, time.Second); err != nil {
+			tb.Fatal(err)
+		}
+		got, err := h.cq.Pop(h.buf)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		now := time.Since(c.t0)
+		for i := 0; i < got; i++ {
+			id := binary.LittleEndian.Uint64(h.buf[i*ring.CQESize:])
+			if id >= uint64(len(c.sent)) {
+				tb.Fatalf("completion for job %d, of %d", id, len(c.sent))
+			}
+			c.lat = append(c.lat, now-c.sent[id])
+		}
+		reaped += got
+	}
+}
+
+func (c *benchClient) median() time.Duration {
+	slices.Sort(c.lat)
+	return c.lat[len(c.lat)/2]
+}
+
 // benchDepth keeps depth jobs in flight and reports jobs/s and the median
 // submit-to-reap latency.
 func benchDepth(b *testing.B, profile string, depth int, sqe ring.SQE, setup func(*harness, *ring.SQE)) {
@@ -42,47 +115,92 @@ func benchDepth(b *testing.B, profile string, depth int, sqe ring.SQE, setup fun
 	if setup != nil {
 		setup(h, &sqe)
 	}
-	var enc [ring.SQESize]byte
-	sqe.Encode(enc[:])
-	buf := make([]byte, 64*ring.CQESize)
-	sent := make([]time.Duration, 0, b.N)
-	lat := make([]time.Duration, 0, b.N)
-	start := time.Now()
+	c := newBenchClient(h, sqe, b.N)
 	b.ResetTimer()
-	submitted, reaped := 0, 0
-	for reaped < b.N {
-		for submitted < b.N && submitted-reaped < depth {
-			n, err := h.sq.Reserve(1)
+	cpu0 := processCPU()
+	start := time.Now()
+	// Refill half the depth at a time, so the device has work while the
+	// client refills.
+	c.run(b, b.N, depth, max(depth/2, 1))
+	el := time.Since(start)
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	b.ReportMetric(cpu.Seconds()/el.Seconds(), "cores")
+	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
+	b.ReportMetric(float64(c.median().Nanoseconds()), "median-ns")
+	b.ReportMetric(float64(d.Stats().Sleeps), "device-sleeps")
+
+	b.ReportMetric(float64(h.cq.Counters().Sleeps), "client-sleeps")
+}
+
+// BenchmarkNopVsIOURing: accelq's null job on an in-process ideal device
+// beside the kernel's io_uring NOP, at the same batch sizes, in one run. The
+// kernel's client submits batch NOPs and waits for them in one
+// io_uring_enter; the kernel runs them on the caller's core, so its batches
+// cannot overlap. accelq's client publishes batch entries at a time too and
+// reaps them batch at a time, but its device runs on another core, so it
+// keeps two batches in flight: the device works on one while the client
+// refills the other. b.N jobs of each; the metrics are both rates and
+// accelq's rate as a multiple of the kernel's.
+func BenchmarkNopVsIOURing(b *testing.B) {
+	for _, batch := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			d := startDevice(b, "ideal")
+			h := newHarness(b, d, 64, nil)
+			c := newBenchClient(h, ring.SQE{Opcode: ring.OpNop}, b.N)
+			c.run(b, min(b.N, 1000), 2*batch, batch) // warm up
+			c = newBenchClient(h, ring.SQE{Opcode: ring.OpNop}, b.N)
+			b.ResetTimer()
+			t0 := time.Now()
+			c.run(b, b.N, 2*batch, batch)
+			accel := time.Since(t0)
+			uring, err := iouring.Run(batch, b.N)
+			b.StopTimer()
+			if errors.Is(err, iouring.ErrUnavailable) {
+				b.Skipf("no io_uring baseline: %v", err)
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
-			if n == 0 {
-				break
-			}
-			copy(h.sq.Entry(0), enc[:])
-			binary.LittleEndian.PutUint64(h.sq.Entry(0)[8:], uint64(submitted))
-			h.sq.Commit(1)
-			sent = append(sent, time.Since(start))
-			submitted++
-		}
-		h.sq.Wake()
-		if _, err := h.cq.Wait(2000, time.Second); err != nil {
-			b.Fatal(err)
-		}
-		n, err := h.cq.Pop(buf)
-		if err != nil {
-			b.Fatal(err)
-		}
-		now := time.Since(start)
-		for i := 0; i < n; i++ {
-			id := binary.LittleEndian.Uint64(buf[i*ring.CQESize:])
-			lat = append(lat, now-sent[id])
-		}
-		reaped += n
+			ar, ur := float64(b.N)/accel.Seconds(), float64(b.N)/uring.Seconds()
+			b.ReportMetric(ar, "accelq-jobs/s")
+			b.ReportMetric(ur, "iouring-nops/s")
+			b.ReportMetric(ar/ur, "accelq/iouring")
+		})
 	}
-	b.StopTimer()
-	el := time.Since(start)
-	sort.Slice(lat, func(i, k int) bool { return lat[i] < lat[k] })
-	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "median-ns")
+}
+
+// BenchmarkFrontEndCPU: the front end's own cost per null job, with the
+// client on the same goroutine driving the loop one round at a time, so that
+// no cache line crosses cores: what the fetch, validate, schedule and post
+// path costs in instructions, apart from the transport.
+func BenchmarkFrontEndCPU(b *testing.B) {
+	p, err := LoadProfile("ideal")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := New(p, func(c *config) { c.noLoop = true })
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := queueConfig(b, 64)
+	if _, err := d.CreateQueue(cfg); err != nil {
+		b.Fatal(err)
+	}
+	sq, _ := ring.NewProducer(cfg.SQ)
+	cq, _ := ring.NewConsumer(cfg.CQ)
+	var enc [ring.SQESize]byte
+	(&ring.SQE{Opcode: ring.OpNop}).Encode(enc[:])
+	buf := make([]byte, 64*ring.CQESize)
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n, _ := sq.Reserve(32)
+		for i := 0; i < n; i++ {
+			copy(sq.Entry(i), enc[:])
+		}
+		sq.Commit(n)
+		d.iterate(d.clock.Now())
+		got, _ := cq.Pop(buf)
+		done += got
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/internal/op"
@@ -23,6 +24,7 @@ type Device struct {
 	prof      *Profile
 	info      device.Info
 	supported [256]bool
+	ops       [256]opInfo // validation's view of each opcode
 	clock     Clock
 	bell      *ring.EventNotifier // wakes the loop for the device's own work: control requests, computed jobs
 	poll      *unix.Poller        // bell and every queue's doorbell
@@ -36,8 +38,9 @@ type Device struct {
 	loopDone  chan struct{}
 
 	inboxMu   sync.Mutex
-	inboxDone []*job   // computed jobs from the workers
-	inboxCtl  []func() // control requests, run by the loop
+	inboxDone []*job       // computed jobs from the workers
+	inboxCtl  []func()     // control requests, run by the loop
+	inboxN    atomic.Int32 // entries in the inbox, so the loop takes inboxMu only when there are any
 
 	// Owned by the loop goroutine.
 	model    *Model
@@ -52,6 +55,9 @@ type Device struct {
 	spareJob []*job
 	spareCtl []func()
 	exiting  bool
+	realTime bool          // the clock is the host's: a completion posted late is the host's doing
+	busyTime time.Duration // the front end's time in rounds that found work
+	sleeps   uint64        // times the front end slept
 
 	classes   [ring.NumClasses]counters
 	resets    uint64
@@ -103,6 +109,7 @@ func New(p *Profile, opts ...Option) (*Device, error) {
 		d.faults = *cfg.faults
 	}
 	d.rng = newRand(d.faults.Seed)
+	_, d.realTime = cfg.clock.(realClock)
 	d.info = device.Info{
 		Name:       cfg.name,
 		Profile:    p.Name,
@@ -120,9 +127,17 @@ func New(p *Profile, opts ...Option) (*Device, error) {
 		d.supported[ring.OpNop] = true
 		d.info.Ops = append([]ring.Opcode{ring.OpNop}, d.info.Ops...)
 	}
+	for o := range d.ops {
+		c, ok := ring.Opcode(o).Class()
+		d.ops[o] = opInfo{known: ok && op.Implemented(ring.Opcode(o)), supported: d.supported[o],
+			needsKey: op.NeedsKey(ring.Opcode(o)), class: c}
+	}
 	for i := 0; i < cfg.workers; i++ {
 		d.workers.Add(1)
 		go d.worker()
+	}
+	if cfg.noLoop {
+		return d, nil
 	}
 	go d.loop()
 	return d, nil
@@ -143,6 +158,10 @@ func (d *Device) Profile() *Profile { return d.prof }
 
 // do runs f on the loop goroutine and waits for it.
 func (d *Device) do(f func()) error {
+	if d.cfg.noLoop {
+		f() // tests that drive the front end themselves, on this goroutine
+		return nil
+	}
 	done := make(chan struct{})
 	d.inboxMu.Lock()
 	if d.closed.Load() {
@@ -150,15 +169,16 @@ func (d *Device) do(f func()) error {
 		return device.ErrClosed
 	}
 	d.inboxCtl = append(d.inboxCtl, func() { f(); close(done) })
+	d.inboxN.Add(1)
 	d.inboxMu.Unlock()
 	d.kick()
 	<-done
 	return nil
 }
 
-// kick wakes the loop if it is asleep. Callers have already published their
-// work in the inbox under inboxMu, and the loop sets sleeping before it takes
-// inboxMu for its last look, so one of the two always sees the other.
+// kick wakes the loop if it is asleep. Callers have already counted their
+// work in inboxN, and the loop sets sleeping before its last look at inboxN,
+// so one of the two always sees the other.
 func (d *Device) kick() {
 	if d.sleeping.Load() {
 		d.bell.Notify()
@@ -185,7 +205,7 @@ func (d *Device) reset() {
 	// Jobs waiting for their deadline complete now: those that ran (their output
 	// may be in client memory already) with their results, the rest flushed.
 	// Jobs on a worker come back with the old generation and are flushed then.
-	d.completeWaiting(func(j *job) bool {
+	d.completeWaiting(d.clock.Now(), func(j *job) bool {
 		if !j.compute && j.res.Status == ring.StatusOK {
 			d.flush(j)
 		}
@@ -201,7 +221,7 @@ func (d *Device) OnReset(f func()) { d.onReset.Store(&f) }
 
 // completeWaiting completes, at once, every job waiting for its deadline that
 // pick selects, and keeps the others in order.
-func (d *Device) completeWaiting(pick func(*job) bool) {
+func (d *Device) completeWaiting(now time.Duration, pick func(*job) bool) {
 	var done []*job
 	keep := d.waiting[:0]
 	for _, j := range d.waiting {
@@ -215,7 +235,7 @@ func (d *Device) completeWaiting(pick func(*job) bool) {
 	d.waiting = keep
 	heap.Init(&d.waiting)
 	for _, j := range done {
-		d.complete(j)
+		d.complete(j, now)
 	}
 }
 
@@ -240,6 +260,7 @@ func (d *Device) Close() error {
 	d.inboxMu.Lock()
 	d.closed.Store(true) // from here on, do refuses new requests
 	d.inboxCtl = append(d.inboxCtl, func() { d.exiting = true })
+	d.inboxN.Add(1)
 	d.inboxMu.Unlock()
 	d.kick()
 	<-d.loopDone
@@ -270,6 +291,7 @@ func (d *Device) worker() {
 		d.run(j)
 		d.inboxMu.Lock()
 		d.inboxDone = append(d.inboxDone, j)
+		d.inboxN.Add(1)
 		d.inboxMu.Unlock()
 		d.kick()
 	}

@@ -98,7 +98,7 @@ func TestHostileSQE(t *testing.T) {
 	rwSnap, roSnap := bytes.Clone(rwMem), bytes.Clone(roMem)
 	aes := h.space.addKey(t, device.KeyAES, make([]byte, 16))
 	hmacKey := h.space.addKey(t, device.KeyHMAC, []byte("k"))
-	h.space.deny[ring.OpSHA512] = true
+	h.space.deny[ring.OpSHA512].Store(true)
 
 	raw := func(mut func(b []byte)) []byte {
 		var b [ring.SQESize]byte

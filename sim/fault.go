@@ -1,6 +1,10 @@
 package sim
 
-import "github.com/accelq/accelq/ring"
+import (
+	"time"
+
+	"github.com/accelq/accelq/ring"
+)
 
 // devErrEngine is the DevErr code of an injected engine error.
 const devErrEngine = 0x0001
@@ -9,26 +13,21 @@ const devErrEngine = 0x0001
 // scheduled (stalls were applied to the model before scheduling it). It
 // reports whether the job is already settled (an engine error or a reset) and must
 // not be computed.
-func (d *Device) injectFault(j *job) bool {
+func (d *Device) injectFault(j *job, now time.Duration) bool {
 	f := &d.faults
 	if f.ErrorRate == 0 && f.StallRate == 0 && f.ResetRate == 0 {
 		return false
 	}
 	if f.ErrorRate > 0 && d.rng.Float64() < f.ErrorRate {
-		d.finishAt(j, ring.StatusDeviceError)
+		j.res.Status = ring.StatusDeviceError
+		d.settle(j, now) // at its modelled deadline: the engine failed it after working
 		return true
 	}
 	if f.ResetRate > 0 && d.rng.Float64() < f.ResetRate {
 		d.reset()
 		d.flush(j)
-		d.finishAt(j, ring.StatusFlushed)
+		d.settle(j, now)
 		return true
 	}
 	return false
-}
-
-// finishAt completes a job that will not run at its modelled deadline.
-func (d *Device) finishAt(j *job, st ring.Status) {
-	j.res.Status = st
-	d.pushWaiting(j)
 }

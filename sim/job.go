@@ -26,6 +26,7 @@ type job struct {
 	deadline time.Duration // when the model lets the completion be seen
 	computed time.Duration // when the host finished computing
 	busy     time.Duration // modelled engine time
+	late     time.Duration // how much later than deadline the host let the completion be seen
 	res      op.Result
 	cqeFlags ring.CQEFlag
 	compute  bool // the job must run on a worker
@@ -54,21 +55,21 @@ func (j *job) unpin() {
 // gets: opcode, device support, queue class, policy, key, buffers, overlap.
 func (d *Device) prepare(j *job) ring.Status {
 	q, s := j.q, &j.sqe
-	class, ok := s.Opcode.Class()
-	if !ok || !op.Implemented(s.Opcode) {
+	oi := &d.ops[s.Opcode]
+	if !oi.known {
 		return ring.StatusInvalid
 	}
-	j.class = class
-	if !d.supported[s.Opcode] {
+	j.class = oi.class
+	if !oi.supported {
 		return ring.StatusUnsupported
 	}
-	if class != ring.ClassNone && q.classes&(1<<class) == 0 {
+	if oi.class != ring.ClassNone && q.classes&(1<<oi.class) == 0 {
 		return ring.StatusNotPermitted
 	}
 	if !q.space.Allowed(s.Opcode) {
 		return ring.StatusNotPermitted
 	}
-	if op.NeedsKey(s.Opcode) {
+	if oi.needsKey {
 		if s.Key == 0 {
 			return ring.StatusNotPermitted
 		}
@@ -85,24 +86,47 @@ func (d *Device) prepare(j *job) ring.Status {
 		return ring.StatusInvalid
 	}
 	var st ring.Status
-	var p device.Pin
-	if j.src, p, st = q.space.Translate(s.Src, device.AccessRead); st != ring.StatusOK {
+	if j.src, st = j.translate(q.space, s.Src, device.AccessRead); st != ring.StatusOK {
 		return st
 	}
-	j.pin(p)
-	if j.aux, p, st = q.space.Translate(s.Aux, device.AccessRead); st != ring.StatusOK {
+	if j.aux, st = j.translate(q.space, s.Aux, device.AccessRead); st != ring.StatusOK {
 		return st
 	}
-	j.pin(p)
-	if j.dst, p, st = q.space.Translate(s.Dst, device.AccessWrite); st != ring.StatusOK {
+	if j.dst, st = j.translate(q.space, s.Dst, device.AccessWrite); st != ring.StatusOK {
 		return st
 	}
-	j.pin(p)
 	if op.BuffersAlias(s.Flags, j.src, j.aux, j.dst) {
 		return ring.StatusBadAddress
 	}
-	j.copied = q.copyMode && class != ring.ClassNone
+	j.copied = q.copyMode && oi.class != ring.ClassNone
 	return ring.StatusOK
+}
+
+// opInfo is what validation needs to know of an opcode, looked up once per
+// job rather than asked of three packages.
+type opInfo struct {
+	known     bool       // a defined opcode that accelq implements
+	supported bool       // this device offers it
+	needsKey  bool       // it takes a key handle
+	class     ring.Class // its engine class
+}
+
+// translate resolves one buffer reference through the address space and pins
+// it. An absent buffer (region 0) is decided here, without a call through the
+// interface: the driver would refuse region 0 with a non-zero offset or length
+// the same way.
+func (j *job) translate(sp device.AddressSpace, ref ring.BufRef, a device.Access) ([]byte, ring.Status) {
+	if ref.Region == 0 {
+		if ref.Off != 0 || ref.Len != 0 {
+			return nil, ring.StatusBadAddress
+		}
+		return nil, ring.StatusOK
+	}
+	b, p, st := sp.Translate(ref, a)
+	if st == ring.StatusOK {
+		j.pin(p)
+	}
+	return b, st
 }
 
 // deadlineHeap orders jobs waiting for their modelled completion time.

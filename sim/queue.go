@@ -38,9 +38,11 @@ type queue struct {
 	state    queueState
 	removed  bool // remove has run
 	inflight int
-	touched  bool
+	touched  bool   // has completions this round, to publish and maybe wake for
+	cqRes    int    // CQ entries reserved this round
+	cqUsed   int    // of them written, to be published at the round's end
 	lost     uint64 // CQEs the client made impossible to post
-	sqeBuf   [ring.SQESize]byte
+	sqeBuf   [fetchBatch * ring.SQESize]byte
 	stats    counters // owned by the loop
 }
 
@@ -166,7 +168,7 @@ func (q *queue) Destroy() error {
 		q.closing.Store(true)
 		// Jobs waiting for their deadline complete now with their results.
 		d := q.dev
-		d.completeWaiting(func(j *job) bool { return j.q == q })
+		d.completeWaiting(d.clock.Now(), func(j *job) bool { return j.q == q })
 		if q.inflight == 0 {
 			d.remove(q) // completing the last job may have done it already
 		}
@@ -195,11 +197,11 @@ func (d *Device) remove(q *queue) {
 	}
 	d.poll.Remove(q.bell.FD()) // before closing: a remote client holds the same file
 	q.bell.Close()
-	// Wake the client for its last completions now: once destroyed is closed the
-	// driver may unmap the CQ, and the end-of-iteration wake must not touch it.
+	// Publish the last completions and wake the client for them now: once
+	// destroyed is closed the driver may unmap the CQ, and the end of the
+	// round must not touch it.
 	if q.touched {
-		q.cq.Wake()
-		q.touched = false
+		d.publishQueue(q)
 		for i, x := range d.touched {
 			if x == q {
 				d.touched = append(d.touched[:i], d.touched[i+1:]...)

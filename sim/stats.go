@@ -18,6 +18,7 @@ type counters struct {
 	bytesOut    uint64
 	busy        time.Duration
 	hostLimited time.Duration
+	late        uint64
 	flushed     uint64
 }
 
@@ -34,7 +35,8 @@ func (c *counters) add(j *job) {
 	c.bytesOut += uint64(j.res.N)
 	c.busy += j.busy
 	if j.cqeFlags&ring.CQEHostLimited != 0 {
-		c.hostLimited += j.computed - j.deadline
+		c.late++
+		c.hostLimited += j.late
 	}
 }
 
@@ -46,6 +48,7 @@ func (c *counters) export() device.Counters {
 		BytesOut:    c.bytesOut,
 		Busy:        c.busy,
 		HostLimited: c.hostLimited,
+		Late:        c.late,
 		Flushed:     c.flushed,
 		ByStatus:    map[ring.Status]uint64{},
 	}
@@ -74,6 +77,8 @@ func (d *Device) Stats() device.Stats {
 			s.Classes[i] = d.classes[i].export()
 		}
 		s.Resets = d.resets
+		s.FrontEndBusy = d.busyTime
+		s.Sleeps = d.sleeps
 	}
 	if d.do(snap) != nil {
 		<-d.loopDone // closed: the loop has stopped writing
