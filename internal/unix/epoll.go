@@ -56,10 +56,23 @@ func (p *Poller) Remove(fd int) error {
 }
 
 // Wait sleeps until a watched eventfd is written or timeout passes (forever if
-// negative). Spurious returns are allowed. The goroutine parks in the
-// runtime's poller, which watches the epoll descriptor itself (readable while
-// an edge is pending), and holds no P while it sleeps.
+// negative). Spurious returns are allowed.
+//
+// A long or unbounded sleep parks the goroutine in the runtime's poller,
+// which watches the epoll descriptor itself (readable while an edge is
+// pending), and holds no P. The runtime's poller keeps time in milliseconds,
+// though, and rounds a shorter timeout up to one: a sleep shorter than
+// preciseBelow, which a device takes to wake up just before a modelled
+// completion is due, is made in ppoll(2) instead, whose timeout is in
+// nanoseconds, at the price of holding the P for that long.
 func (p *Poller) Wait(timeout time.Duration) error {
+	if timeout >= 0 && timeout < preciseBelow {
+		if err := pollIn(p.epfd, timeout); err != nil {
+			return fmt.Errorf("epoll: %w", err)
+		}
+		_, err := p.consume(p.epfd)
+		return err
+	}
 	var werr error
 	err := p.park.wait(timeout, func(fd int) bool {
 		got, err := p.consume(fd)
@@ -71,6 +84,23 @@ func (p *Poller) Wait(timeout time.Duration) error {
 	}
 	if err != nil {
 		return fmt.Errorf("epoll: %w", err)
+	}
+	return nil
+}
+
+// preciseBelow is the shortest sleep the runtime's poller can time: it
+// rounds anything under a millisecond up to one, so sleeps under two are
+// timed by the kernel instead.
+const preciseBelow = 2 * time.Millisecond
+
+// pollIn sleeps until fd is readable or timeout passes, in ppoll, whose
+// timeout is in nanoseconds. An interrupted sleep returns early without an
+// error.
+func pollIn(fd int, timeout time.Duration) error {
+	ts := unix.NsecToTimespec(int64(timeout))
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if _, err := unix.Ppoll(fds[:], &ts, nil); err != nil && err != unix.EINTR {
+		return fmt.Errorf("ppoll: %w", err)
 	}
 	return nil
 }
