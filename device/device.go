@@ -48,6 +48,12 @@ type Queue interface {
 	Destroy() error
 }
 
+// Kicker is implemented by a device queue whose device can be woken from
+// within its own process without a system call: the doorbell of an embedded
+// client, which shares the process with the device. Kick does nothing if the
+// device is awake, and is harmless after Destroy.
+type Kicker interface{ Kick() }
+
 // QueueConfig is what the driver gives a device to serve one queue pair.
 type QueueConfig struct {
 	SQ          []byte        // submission ring, ring.SQESize entries, initialised

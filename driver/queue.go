@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"time"
 
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/internal/unix"
@@ -67,6 +68,31 @@ func (q *Queue) Doorbell() (*ring.EventNotifier, error) {
 		return nil, fmt.Errorf("%w: queue %d is destroyed", ErrClosed, q.handle)
 	}
 	return q.bell.Dup()
+}
+
+// LocalDoorbell returns the doorbell for a client in this process: one that
+// wakes the device without a system call where the device can be woken so
+// (device.Kicker), else a new descriptor of the eventfd as Doorbell returns.
+// The second result releases it.
+func (q *Queue) LocalDoorbell() (ring.Notifier, func(), error) {
+	if k, ok := q.dq.(device.Kicker); ok {
+		return kickNotifier{k}, func() {}, nil
+	}
+	bell, err := q.Doorbell()
+	if err != nil {
+		return nil, nil, err
+	}
+	return bell, func() { bell.Close() }, nil
+}
+
+// kickNotifier is an SQ producer's notifier that kicks an in-process device.
+type kickNotifier struct{ k device.Kicker }
+
+func (n kickNotifier) Notify() error { n.k.Kick(); return nil }
+
+// Wait is the consumer's side, which a doorbell's device never takes.
+func (n kickNotifier) Wait(*uint32, time.Duration) error {
+	return fmt.Errorf("%w: a doorbell is not waited on", ErrInvalid)
 }
 
 // DoorbellFD returns the doorbell's descriptor, to pass to a remote client; see

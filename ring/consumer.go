@@ -5,6 +5,9 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/accelq/accelq/internal/spin"
+	"github.com/accelq/accelq/internal/unix"
 )
 
 // Consumer is the reading side of a ring. It is not safe for concurrent use.
@@ -70,6 +73,16 @@ func (c *Consumer) Available() (int, error) {
 	}
 	c.tail = t
 	return int(t - c.head), nil
+}
+
+// Pending reports whether the producer has published entries the consumer
+// has not released, from the shared indices alone. Unlike the other methods
+// it is safe to call from any goroutine, including while another one uses
+// the consumer: a goroutine that polls for entries on behalf of the one that
+// reads them, taking the consumer only once there is something to read. A
+// corrupt index reads as pending, so that the reader finds it.
+func (c *Consumer) Pending() bool {
+	return atomic.LoadUint32(c.tailp) != atomic.LoadUint32(c.headp)
 }
 
 // Peek copies up to len(dst)/EntrySize ready entries into dst, in order, and
@@ -154,6 +167,23 @@ func (c *Consumer) Interrupt() error {
 	return c.notifier.Notify()
 }
 
+// Park sleeps on the ring's notifier until the producer (or Interrupt) wakes
+// it, or for at most timeout (forever if negative), whether or not the ring is
+// armed. It reads nothing of the consumer's own state, so it may run while
+// another goroutine that holds the consumer reaps the ring: a reaper that
+// armed the ring with ArmFor, and then let a goroutine waiting for one job
+// reap in its stead, sleeps here until that goroutine hands the ring back.
+// It may return early; callers re-check.
+func (c *Consumer) Park(timeout time.Duration) error {
+	atomic.AddUint64(dword(c.mem, offSleeps), 1)
+	if _, ok := c.notifier.(futexNotifier); ok {
+		// Sleep on the flags word as it is: woken by a producer's wake, or by
+		// anything that changes the word (arming, disarming).
+		return unix.FutexWait(c.flagsp, atomic.LoadUint32(c.flagsp), timeout)
+	}
+	return c.notifier.Wait(c.flagsp, timeout)
+}
+
 // Sleep arms the ring and, if it is still empty, sleeps on the notifier for at
 // most timeout (forever if negative). It may return early; callers re-check.
 func (c *Consumer) Sleep(timeout time.Duration) error { return c.SleepFor(1, timeout) }
@@ -199,6 +229,7 @@ func (c *Consumer) WaitFor(n, spins int, timeout time.Duration) (int, error) {
 		if got, err := c.Available(); got >= want || err != nil {
 			return got, err
 		}
+		spin.Pause(1)
 		if i%256 == 255 {
 			// Let a goroutine waiting for this P run: in one process the
 			// producer may be it, and a poller that never yields can keep it

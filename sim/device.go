@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,11 +27,15 @@ type Device struct {
 	supported [256]bool
 	ops       [256]opInfo // validation's view of each opcode
 	clock     Clock
-	bell      *ring.EventNotifier // wakes the loop for the device's own work: control requests, computed jobs
-	poll      *unix.Poller        // bell and every queue's doorbell
+	bell      *ring.EventNotifier // wakes the loop from a precise sleep: control requests, computed jobs, local doorbells
+	poll      *unix.Poller        // bell and every queue's doorbell: the precise sleep's
+	watch     *unix.Poller        // every queue's doorbell: the watcher's
+	wake      chan struct{}       // wakes the loop from a long sleep
+	timer     *time.Timer         // the long sleep's bound, owned by the loop
+	watching  sync.WaitGroup      // the doorbell watcher
 	work      chan *job           // to the compute workers
 	workers   sync.WaitGroup
-	sleeping  atomic.Bool   // the loop is (about to be) asleep on its poller
+	sleeping  atomic.Int32  // how the loop sleeps, if it does: awake, sleepPrecise or sleepLong
 	gen       atomic.Uint64 // bumped by every reset
 	closed    atomic.Bool
 	closing   atomic.Bool // Close has begun
@@ -43,21 +48,23 @@ type Device struct {
 	inboxN    atomic.Int32 // entries in the inbox, so the loop takes inboxMu only when there are any
 
 	// Owned by the loop goroutine.
-	model    *Model
-	queues   []*queue
-	rr       int
-	waiting  deadlineHeap
-	free     []*job
-	inflight int
-	faults   Faults
-	rng      *rand.Rand
-	touched  []*queue
-	spareJob []*job
-	spareCtl []func()
-	exiting  bool
-	realTime bool          // the clock is the host's: a completion posted late is the host's doing
-	busyTime time.Duration // the front end's time in rounds that found work
-	sleeps   uint64        // times the front end slept
+	model     *Model
+	queues    []*queue
+	rr        int
+	waiting   deadlineHeap
+	free      []*job
+	inflight  int
+	faults    Faults
+	rng       *rand.Rand
+	touched   []*queue
+	spareJob  []*job
+	spareCtl  []func()
+	exiting   bool
+	realTime  bool          // the clock is the host's: a completion posted late is the host's doing
+	busyTime  time.Duration // the front end's time in rounds that found work
+	computing int           // jobs handed to the workers and not yet back
+	spare     int           // jobs computing at which no P is left for the loop to poll on
+	sleeps    uint64        // times the front end slept
 
 	classes   [ring.NumClasses]counters
 	resets    uint64
@@ -79,27 +86,11 @@ func New(p *Profile, opts ...Option) (*Device, error) {
 	if cfg.workers < 1 {
 		cfg.workers = 1
 	}
-	bell, err := ring.NewEventNotifier()
-	if err != nil {
-		return nil, fmt.Errorf("sim: wake-up eventfd: %w", err)
-	}
-	poll, err := unix.NewPoller()
-	if err == nil {
-		err = poll.Add(bell.FD())
-		if err != nil {
-			poll.Close()
-		}
-	}
-	if err != nil {
-		bell.Close()
-		return nil, fmt.Errorf("sim: %w", err)
-	}
 	d := &Device{
 		cfg:      cfg,
 		prof:     p,
 		clock:    cfg.clock,
-		bell:     bell,
-		poll:     poll,
+		wake:     make(chan struct{}, 1),
 		work:     make(chan *job, maxInFlight),
 		loopDone: make(chan struct{}),
 		model:    NewModel(p),
@@ -107,6 +98,9 @@ func New(p *Profile, opts ...Option) (*Device, error) {
 	}
 	if cfg.faults != nil {
 		d.faults = *cfg.faults
+	}
+	if err := d.openWakeups(); err != nil {
+		return nil, err
 	}
 	d.rng = newRand(d.faults.Seed)
 	_, d.realTime = cfg.clock.(realClock)
@@ -132,6 +126,7 @@ func New(p *Profile, opts ...Option) (*Device, error) {
 		d.ops[o] = opInfo{known: ok && op.Implemented(ring.Opcode(o)), supported: d.supported[o],
 			needsKey: op.NeedsKey(ring.Opcode(o)), class: c}
 	}
+	d.spare = max(min(cfg.workers, runtime.GOMAXPROCS(0)-1), 1)
 	for i := 0; i < cfg.workers; i++ {
 		d.workers.Add(1)
 		go d.worker()
@@ -174,15 +169,6 @@ func (d *Device) do(f func()) error {
 	d.kick()
 	<-done
 	return nil
-}
-
-// kick wakes the loop if it is asleep. Callers have already counted their
-// work in inboxN, and the loop sets sleeping before its last look at inboxN,
-// so one of the two always sees the other.
-func (d *Device) kick() {
-	if d.sleeping.Load() {
-		d.bell.Notify()
-	}
 }
 
 // SetFaults changes fault injection at run time.
@@ -266,8 +252,7 @@ func (d *Device) Close() error {
 	<-d.loopDone
 	close(d.work)
 	d.workers.Wait()
-	d.poll.Close()
-	return d.bell.Close()
+	return d.closeWakeups()
 }
 
 // run computes a job, or flushes it if its queue is closing or the device was

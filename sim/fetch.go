@@ -124,6 +124,7 @@ func (d *Device) start(j *job, now time.Duration, decodeErr error) {
 		d.settle(j, now)
 		return
 	}
+	d.computing++
 	d.work <- j
 }
 

@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"runtime"
 	"time"
+
+	"github.com/accelq/accelq/internal/spin"
 )
 
 // timerSlack is how far ahead of a deadline the loop stops sleeping and spins:
@@ -23,7 +25,9 @@ const lateSlack = 20 * time.Microsecond
 // (Option WithSpin; a client that submits again within that time pays no
 // wake-up), yielding its P now and then so that on a small host the
 // goroutines it serves can run, and then sleeps on its poller unless a
-// modelled completion is due within timerSlack.
+// modelled completion is due within timerSlack. While jobs compute on the
+// workers and no P is left over for polling, it sleeps at once instead: the
+// CPU is the computation's, and the worker that finishes wakes the loop.
 func (d *Device) loop() {
 	defer close(d.loopDone)
 	idle := 0
@@ -36,7 +40,13 @@ func (d *Device) loop() {
 			continue
 		}
 		idle++
+		if d.computing >= d.spare && !d.deadlineNear() {
+			d.sleep()
+			idle = 0
+			continue
+		}
 		if idle%64 != 0 {
+			spin.Pause(1) // leave a hyperthread sibling the core
 			continue
 		}
 		// Every 64th empty round: yield, and see how long the loop has idled.
@@ -48,12 +58,17 @@ func (d *Device) loop() {
 		if time.Since(idleSince) < d.cfg.spin {
 			continue
 		}
-		if d.waiting.Len() > 0 && d.waiting[0].deadline-d.clock.Now() < timerSlack {
+		if d.deadlineNear() {
 			continue
 		}
 		d.sleep()
 		idle = 0
 	}
+}
+
+// deadlineNear reports whether a modelled completion is due too soon to sleep.
+func (d *Device) deadlineNear() bool {
+	return d.waiting.Len() > 0 && d.waiting[0].deadline-d.clock.Now() < timerSlack
 }
 
 // iterate does one round of work at time now and reports whether there was any.
@@ -86,6 +101,7 @@ func (d *Device) takeInbox(now time.Duration) {
 		f()
 		ctl[i] = nil
 	}
+	d.computing -= len(done)
 	for i, j := range done {
 		done[i] = nil
 		d.settle(j, now)
@@ -102,49 +118,4 @@ func (d *Device) settle(j *job, now time.Duration) {
 		return
 	}
 	heap.Push(&d.waiting, j)
-}
-
-// sleep arms every queue's NEED_WAKEUP flag and sleeps on the poller until a
-// client rings its queue's doorbell, a worker finishes, a control request
-// arrives or the next deadline nears.
-func (d *Device) sleep() {
-	for _, q := range d.queues {
-		if q.state != queueActive {
-			continue
-		}
-		empty, err := q.sq.Arm()
-		if err != nil {
-			q.broken(err)
-			continue
-		}
-		if !empty {
-			d.disarm()
-			return
-		}
-	}
-	d.sleeping.Store(true)
-	if d.inboxN.Load() == 0 {
-		timeout := d.cfg.maxSleep
-		if d.waiting.Len() > 0 {
-			timeout = min(timeout, max(d.waiting[0].deadline-d.clock.Now()-timerSlack, 0))
-			if _, manual := d.clock.(*ManualClock); manual {
-				// Model time does not pass while we sleep: poll for the test to move it.
-				timeout = 100 * time.Microsecond
-			}
-		}
-		if timeout > 0 {
-			d.sleeps++
-			d.poll.Wait(timeout)
-		}
-	}
-	d.sleeping.Store(false)
-	d.disarm()
-}
-
-func (d *Device) disarm() {
-	for _, q := range d.queues {
-		if q.state == queueActive {
-			q.sq.Disarm()
-		}
-	}
 }

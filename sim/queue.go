@@ -96,7 +96,7 @@ func (d *Device) CreateQueue(cfg device.QueueConfig) (device.Queue, error) {
 			refused = fmt.Errorf("sim: device %s already serves %d queues", d.info.Name, len(d.queues))
 			return
 		}
-		if err := d.poll.Add(bell.FD()); err != nil {
+		if err := d.addDoorbell(bell.FD()); err != nil {
 			refused = fmt.Errorf("sim: doorbell: %w", err)
 			return
 		}
@@ -195,7 +195,7 @@ func (d *Device) remove(q *queue) {
 	if d.rr >= len(d.queues) {
 		d.rr = 0
 	}
-	d.poll.Remove(q.bell.FD()) // before closing: a remote client holds the same file
+	d.removeDoorbell(q.bell.FD()) // before closing: a remote client holds the same file
 	q.bell.Close()
 	// Publish the last completions and wake the client for them now: once
 	// destroyed is closed the driver may unmap the CQ, and the end of the

@@ -15,7 +15,9 @@ type backend interface {
 	unregister(h uint32) error
 	importKey(kind device.KeyKind, material []byte) (uint32, error)
 	destroyKey(h uint32) error
-	createQueue(opts driver.QueueOptions) (rings, error)
+	// createQueue creates a queue pair whose device signals cqBell when the
+	// client sleeping on its CQ asks to be woken.
+	createQueue(opts driver.QueueOptions, cqBell *ring.EventNotifier) (rings, error)
 	destroyQueue(h uint32) error
 	queueStats(h uint32) (device.Counters, error)
 	// alive reports whether the driver is still there; it must be cheap.
@@ -53,7 +55,8 @@ func (e *embedded) importKey(kind device.KeyKind, material []byte) (uint32, erro
 
 func (e *embedded) destroyKey(h uint32) error { return e.ctx.DestroyKey(h) }
 
-func (e *embedded) createQueue(opts driver.QueueOptions) (rings, error) {
+func (e *embedded) createQueue(opts driver.QueueOptions, cqBell *ring.EventNotifier) (rings, error) {
+	opts.CQNotifier = cqBell // in this process: the device writes it directly
 	q, err := e.ctx.CreateQueue(opts)
 	if err != nil {
 		return rings{}, err
@@ -72,7 +75,7 @@ func (e *embedded) createQueue(opts driver.QueueOptions) (rings, error) {
 		e.ctx.DestroyQueue(q.Handle())
 		return rings{}, err
 	}
-	bell, err := q.Doorbell()
+	bell, closeBell, err := q.LocalDoorbell()
 	if err != nil {
 		unix.Unmap(sq)
 		unix.Unmap(cq)
@@ -80,7 +83,7 @@ func (e *embedded) createQueue(opts driver.QueueOptions) (rings, error) {
 		return rings{}, err
 	}
 	return rings{handle: q.Handle(), sq: sq, cq: cq, doorbell: bell,
-		release: func() { unix.Unmap(sq); unix.Unmap(cq); bell.Close() }}, nil
+		release: func() { unix.Unmap(sq); unix.Unmap(cq); closeBell() }}, nil
 }
 
 func (e *embedded) destroyQueue(h uint32) error { return e.ctx.DestroyQueue(h) }
@@ -119,8 +122,8 @@ func (r *remote) importKey(kind device.KeyKind, material []byte) (uint32, error)
 
 func (r *remote) destroyKey(h uint32) error { return r.cn.DestroyKey(h) }
 
-func (r *remote) createQueue(opts driver.QueueOptions) (rings, error) {
-	q, err := r.cn.CreateQueue(opts, nil)
+func (r *remote) createQueue(opts driver.QueueOptions, cqBell *ring.EventNotifier) (rings, error) {
+	q, err := r.cn.CreateQueue(opts, cqBell)
 	if err != nil {
 		return rings{}, err
 	}

@@ -37,9 +37,16 @@ func (s Span) bytes() []byte {
 // fields by the library when it completes. A Job may be reused once it has
 // completed; submitting it again while in flight fails with ErrInFlight.
 //
-// Completion is reported one of three ways: Callback, if set, runs on the
-// queue's reaper goroutine (it must not block); otherwise Wait returns when the
-// job is done; Done gives a channel for select.
+// Completion is reported one of three ways: Callback, if set, runs when the
+// job completes (it must not block); otherwise Wait returns when the job is
+// done; Done gives a channel for select.
+//
+// A Callback runs on the goroutine that reaps the job's completion: the
+// queue's reaper goroutine; or a goroutine inside Wait (or a typed call, or a
+// face) on the same queue, which reaps while it waits; or, on a ReapManual
+// queue, the caller of Reap. A job that runs in software completes on the
+// goroutine that submitted it, or, when the device failed it and it ran
+// again in software, on the goroutine that reaped the failure.
 type Job struct {
 	Op       ring.Opcode
 	Flags    ring.SQEFlag // ring.SQEInPlace, ring.SQEFence
@@ -81,9 +88,16 @@ func (j *Job) Done() <-chan struct{} {
 
 // Wait waits for the job to complete or ctx to end. If ctx ends first the job
 // stays in flight and its buffers stay in use; Wait may be called again.
+//
+// Before it sleeps, Wait reaps the queue's completion ring itself for the
+// queue's spin time (WithSpin), as liburing's wait looks at the ring before it
+// enters the kernel: a job that completes within that time costs no wake-up.
 func (j *Job) Wait(ctx context.Context) error {
 	if j.state.Load() == jobIdle {
 		return j.Err // never submitted, or already collected
+	}
+	if q := j.q; q != nil && j.state.Load() == jobInFlight && ctx.Err() == nil {
+		q.poll(j)
 	}
 	select {
 	case <-j.Done():

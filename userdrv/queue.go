@@ -48,7 +48,7 @@ const (
 type queueConfig struct {
 	depth    int
 	reap     Reap
-	spins    int
+	spin     time.Duration
 	fallback Fallback
 	block    bool
 	copyMode bool
@@ -65,9 +65,10 @@ func WithDepth(n int) QueueOption { return func(c *queueConfig) { c.depth = n } 
 // WithReap sets how the reaper waits for completions.
 func WithReap(r Reap) QueueOption { return func(c *queueConfig) { c.reap = r } }
 
-// WithSpin sets how many empty polls of the completion ring an adaptive or
-// manual reaper makes before it sleeps (default 2000; 0 sleeps at once).
-func WithSpin(n int) QueueOption { return func(c *queueConfig) { c.spins = n } }
+// WithSpin sets how long a goroutine waiting for a job (Job.Wait, the typed
+// calls, the faces), an adaptive reaper and Reap poll the completion ring
+// before they sleep (default DefaultSpin; 0 sleeps at once).
+func WithSpin(d time.Duration) QueueOption { return func(c *queueConfig) { c.spin = d } }
 
 // WithFallback sets when jobs run in software.
 func WithFallback(f Fallback) QueueOption { return func(c *queueConfig) { c.fallback = f } }
@@ -106,7 +107,9 @@ const (
 )
 
 // Queue is a queue pair with its reaper. Submit and SubmitBatch are safe for
-// concurrent use; completions are delivered on the reaper goroutine.
+// concurrent use. Completions are delivered by whoever reaps the ring: the
+// reaper goroutine, or a goroutine waiting for a job of the queue, which reaps
+// while it waits (see Job.Callback).
 type Queue struct {
 	dev *Device
 	cfg queueConfig
@@ -119,15 +122,18 @@ type Queue struct {
 	slots  []*Job // the jobs in flight, by user data
 	closed atomic.Bool
 
-	inflight atomic.Int64
-	stopping atomic.Bool
-	released atomic.Bool // destroyQueue succeeded: the device posted its last CQE and fetches no more
-	lost     atomic.Bool // the device went away and the reaper stopped: nothing reaps the rings any more
-	reaped   chan struct{}
-	reapMu   sync.Mutex // ReapManual: one reaping goroutine at a time
-	manual   *reaper
-	batchMu  sync.Mutex
-	batch    []*Job // scratch for SubmitBatch
+	inflight     atomic.Int64
+	stopping     atomic.Bool
+	released     atomic.Bool // destroyQueue succeeded: the device posted its last CQE and fetches no more
+	lost         atomic.Bool // the device went away and the reaper stopped: nothing reaps the rings any more
+	reaped       chan struct{}
+	cqBell       *ring.EventNotifier // the device signals it to wake a sleeping reaper
+	reapMu       sync.Mutex          // held by whoever reaps: cq's consumer side, scratch, pollers
+	scratch      *reaper
+	pollers      int  // goroutines reaping while they wait for a job, under reapMu
+	reaperAsleep bool // the reaper goroutine sleeps on cqBell, under reapMu
+	batchMu      sync.Mutex
+	batch        []*Job // scratch for SubmitBatch
 
 	submitted, completed, failed, busy atomic.Uint64
 	fallbacks                          [numFallbackReasons]atomic.Uint64
@@ -135,7 +141,7 @@ type Queue struct {
 
 // NewQueue creates a queue pair on the device and starts its reaper.
 func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
-	cfg := queueConfig{depth: 256, spins: 2000}
+	cfg := queueConfig{depth: 256, spin: DefaultSpin}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -145,23 +151,34 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 		close(q.reaped)
 		return q, nil
 	}
-	// No CQ eventfd: a futex on the ring's own flags word costs the reaper one
-	// system call per sleep, where an eventfd costs a poll and a read.
-	var err error
-	q.r, err = d.be.createQueue(driver.QueueOptions{Depth: cfg.depth, Classes: cfg.classes,
-		CopyMode: cfg.copyMode, Weight: cfg.weight})
+	// The device wakes a sleeping reaper through an eventfd rather than a
+	// futex on the ring's flags word: a goroutine waits for an eventfd parked
+	// in the runtime's poller, holding no P, while one in a futex system call
+	// keeps its P until sysmon takes it back (20 us to 10 ms), and on a small
+	// host the goroutine it waits for cannot run meanwhile.
+	bell, err := ring.NewEventNotifier()
 	if err != nil {
+		return nil, fmt.Errorf("userdrv: completion eventfd: %w", err)
+	}
+	q.r, err = d.be.createQueue(driver.QueueOptions{Depth: cfg.depth, Classes: cfg.classes,
+		CopyMode: cfg.copyMode, Weight: cfg.weight}, bell)
+	if err != nil {
+		bell.Close()
 		return nil, err
 	}
+	q.cqBell = bell
 	if q.sq, err = ring.NewProducer(q.r.sq); err == nil {
 		q.cq, err = ring.NewConsumer(q.r.cq)
 	}
 	if err != nil {
 		d.be.destroyQueue(q.r.handle)
 		q.r.release()
+		bell.Close()
 		return nil, err
 	}
 	q.sq.SetNotifier(q.r.doorbell)
+	q.cq.SetNotifier(bell)
+	q.scratch = newReaper()
 	// The device holds at most a CQ's worth of jobs and the SQ another ring's worth.
 	n := 2 * cfg.depth
 	q.slots = make([]*Job, n)
@@ -332,252 +349,6 @@ func runSoftware(j *Job) (ring.Status, int, uint64) {
 	return r.Status, r.N, r.Aux
 }
 
-// reaper is the state one reaping goroutine needs.
-type reaper struct {
-	buf   []byte     // completions as popped from the ring
-	cqes  []ring.CQE // decoded, of jobs still in their slots
-	jobs  []*Job     // cqes[i] completes jobs[i]
-	retry []bool     // jobs[i] runs again in software
-}
-
-func newReaper() *reaper {
-	const batch = 64
-	return &reaper{buf: make([]byte, batch*ring.CQESize), cqes: make([]ring.CQE, 0, batch),
-		jobs: make([]*Job, 0, batch), retry: make([]bool, 0, batch)}
-}
-
-// wait waits for want completions per the queue's Reap mode, for at most
-// timeout. It returns how many are ready, fewer than want on timeout.
-func (q *Queue) wait(want, spins int, timeout time.Duration) (int, error) {
-	if q.cfg.reap == ReapPoll {
-		deadline := time.Now().Add(timeout)
-		for !q.stopping.Load() {
-			if n, err := q.cq.Available(); n >= want || err != nil {
-				return n, err
-			}
-			runtime.Gosched()
-			if time.Now().After(deadline) {
-				break
-			}
-		}
-		return 0, nil
-	}
-	return q.cq.WaitFor(want, spins, timeout)
-}
-
-// drain completes every job whose CQE is in the ring, and reports how many
-// completions it consumed.
-//
-// The slots are read under mu, the lock the submitter held when it filled them:
-// that is the edge from a submission to its completion that the race detector
-// sees (the ring's own ordering lives in shared memory, which it cannot track),
-// and it costs one lock per batch, not an atomic per job.
-func (q *Queue) drain(r *reaper) (int, error) {
-	total := 0
-	for {
-		got, err := q.cq.Pop(r.buf)
-		if got > 0 {
-			q.claim(r, got)
-			q.deliver(r)
-		}
-		total += got
-		if err != nil {
-			return total, fmt.Errorf("%w: completion ring: %v", ErrDeviceLost, err)
-		}
-		if got < len(r.buf)/ring.CQESize {
-			return total, nil
-		}
-	}
-}
-
-// claim decodes n popped completions and takes their jobs out of the slots.
-func (q *Queue) claim(r *reaper, n int) {
-	r.cqes, r.jobs = r.cqes[:0], r.jobs[:0]
-	q.mu.Lock()
-	for i := 0; i < n; i++ {
-		var c ring.CQE
-		if c.Decode(r.buf[i*ring.CQESize:]) != nil || c.UserData >= uint64(len(q.slots)) {
-			continue // not ours: a corrupt completion names no job
-		}
-		j := q.slots[c.UserData]
-		if j == nil {
-			continue // a duplicate, or a job already failed
-		}
-		q.slots[c.UserData] = nil
-		q.free = append(q.free, uint32(c.UserData))
-		r.cqes = append(r.cqes, c)
-		r.jobs = append(r.jobs, j)
-	}
-	q.mu.Unlock()
-	if len(r.jobs) > 0 {
-		q.inflight.Add(-int64(len(r.jobs)))
-	}
-}
-
-// deliver completes the claimed jobs, retrying in software those the device
-// failed when the queue falls back. The counters move once per batch, before any
-// job of it completes, so that whoever waits for a job finds it counted.
-func (q *Queue) deliver(r *reaper) {
-	// Decided once per job, before any callback runs: a callback may destroy a
-	// key another job of the batch uses.
-	var completed, failed uint64
-	r.retry = r.retry[:0]
-	for i := range r.jobs {
-		retry := q.retries(r.jobs[i], &r.cqes[i])
-		r.retry = append(r.retry, retry)
-		if !retry {
-			completed++
-			if r.cqes[i].Status != ring.StatusOK {
-				failed++
-			}
-		}
-	}
-	if completed > 0 {
-		q.completed.Add(completed)
-	}
-	if failed > 0 {
-		q.failed.Add(failed)
-	}
-	for i, j := range r.jobs {
-		c := &r.cqes[i]
-		r.jobs[i] = nil // the reaper keeps no job alive
-		if r.retry[i] {
-			q.software(j, FallbackFaulted)
-			continue
-		}
-		j.complete(c.Status, int(c.Result), c.Aux, c.Flags, c.DevErr, nil)
-	}
-}
-
-// retries reports whether a job the device completed with c runs again in
-// software.
-func (q *Queue) retries(j *Job, c *ring.CQE) bool {
-	return q.cfg.fallback == FallbackAuto && q.softOK(j) &&
-		(c.Status == ring.StatusDeviceError || c.Status == ring.StatusUnsupported || c.Status == ring.StatusFlushed)
-}
-
-// reap delivers completions until the queue is closed and drained.
-func (q *Queue) reap() {
-	defer close(q.reaped)
-	r := newReaper()
-	spins := q.cfg.spins
-	if q.cfg.reap == ReapInterrupt {
-		spins = 0
-	}
-	for {
-		n, err := q.wait(1, spins, 50*time.Millisecond)
-		if err == nil && n > 0 {
-			_, err = q.drain(r)
-		}
-		if err != nil {
-			q.lose(fmt.Errorf("%w: %v", ErrDeviceLost, err))
-			return
-		}
-		if n == 0 {
-			if q.stopping.Load() && (q.released.Load() || q.inflight.Load() == 0) {
-				// Once the device has let go of the queue, every completion it will
-				// ever post is in the ring: drain it and go. Jobs left in slots
-				// were never fetched; Close flushes them.
-				if _, err := q.drain(r); err != nil {
-					q.lose(err)
-				}
-				return
-			}
-			if !q.dev.be.alive() {
-				q.lose(ErrDeviceLost)
-				return
-			}
-		}
-	}
-}
-
-// waitManual waits for want completions for Reap, in slices so that Close,
-// which must take reapMu, never waits on a Reap that sleeps forever.
-func (q *Queue) waitManual(want int, timeout time.Duration) (int, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		slice := 50 * time.Millisecond
-		if timeout >= 0 {
-			slice = min(slice, time.Until(deadline))
-		}
-		n, err := q.wait(want, q.cfg.spins, max(slice, 0))
-		if n >= want || err != nil || q.stopping.Load() || (timeout >= 0 && !time.Now().Before(deadline)) {
-			return n, err
-		}
-		if !q.dev.be.alive() {
-			return n, nil // deliver what came; the next Reap finds the device gone
-		}
-	}
-}
-
-// Ready reports how many completions wait in a ReapManual queue's ring, without
-// reaping them: one atomic load, for an event loop that reaps when enough have
-// arrived and does other work meanwhile. Like Reap, it is for the reaping
-// goroutine.
-func (q *Queue) Ready() int {
-	if q.cfg.reap != ReapManual || q.dev.be == nil {
-		return 0
-	}
-	// The consumer's state belongs to whoever holds reapMu, and Close holds it
-	// while it unmaps the ring: a Ready that cannot have it reports nothing.
-	if !q.reapMu.TryLock() {
-		return 0
-	}
-	defer q.reapMu.Unlock()
-	if q.stopping.Load() {
-		return 0
-	}
-	n, _ := q.cq.Available() // a corrupt ring is reported by the next Reap
-	return n
-}
-
-// Reap completes the jobs whose completions have arrived, waiting up to timeout
-// for the first (spinning, then sleeping). It is how a ReapManual queue reaps;
-// on other queues the reaper goroutine does it. It reports how many jobs it
-// completed.
-func (q *Queue) Reap(timeout time.Duration) (int, error) { return q.ReapAtLeast(1, timeout) }
-
-// ReapAtLeast is Reap waiting for n completions, or for every job in flight if
-// fewer are: the io_uring_wait_cqe_nr of a queue. Asleep, it is woken once when
-// the n-th completion arrives rather than at each, so a caller that keeps a deep
-// queue and reaps half of it at a time pays one wake-up per half. On timeout it
-// completes what has arrived, possibly fewer than n jobs.
-func (q *Queue) ReapAtLeast(n int, timeout time.Duration) (int, error) {
-	if q.cfg.reap != ReapManual {
-		return 0, fmt.Errorf("userdrv: Reap on a queue with a reaper goroutine")
-	}
-	if q.dev.be == nil {
-		return 0, nil
-	}
-	q.reapMu.Lock()
-	defer q.reapMu.Unlock()
-	if q.stopping.Load() {
-		return 0, ErrClosed // Close holds reapMu until the rings are unmapped
-	}
-	if q.manual == nil {
-		q.manual = newReaper()
-	}
-	// Every job in a slot has a completion coming, so a threshold up to that
-	// many can be met, as long as the completion ring can hold them all: the
-	// device fetches nothing while it is full.
-	want := max(min(n, int(q.inflight.Load()), q.cq.Geometry().Entries), 1)
-	// A busy ring has completions already: no clock read, no wait.
-	got, err := q.cq.Available()
-	if got < want && err == nil {
-		got, err = q.waitManual(want, timeout)
-	}
-	if err == nil && got > 0 {
-		got, err = q.drain(q.manual)
-	}
-	if err == nil && got == 0 && !q.dev.be.alive() {
-		err = ErrDeviceLost
-	}
-	if err != nil {
-		q.lose(err)
-	}
-	return got, err
-}
-
 // lose marks the device lost and completes every job in flight with err. The
 // mark is set under mu, which submitters hold from their check of it until
 // their job is in its slot: a job is either in a slot before the mark, and
@@ -681,14 +452,19 @@ func (q *Queue) Close() error {
 		if !locked {
 			q.reapMu.Lock()
 		}
-		defer q.reapMu.Unlock()
-		q.drain(newReaper())
+		q.drain()
+	} else {
+		// A goroutine reaping while it waits may be in a drain: it sees
+		// stopping once it has the lock and touches the ring no more.
+		q.reapMu.Lock()
 	}
 	if err == nil {
 		q.flushUnfetched()
 	}
 	q.failAll(ErrClosed) // only if the driver could not post their completions
 	q.r.release()
+	q.reapMu.Unlock()
+	q.cqBell.Close()
 	q.dev.forget(q)
 	return err
 }

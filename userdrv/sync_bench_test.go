@@ -1,0 +1,200 @@
+package userdrv
+
+// Synchronous round trips with the defaults a user gets: Open, NewQueue,
+// Submit and Wait, the typed calls and the Go-native faces, one job at a time.
+// Each case times the same operation in software in the same run and reports
+// the difference as the framework's cost: overhead-ns/op.
+
+import (
+	"context"
+	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/ring"
+)
+
+// syncCase is one synchronous operation: on the device, and in software.
+type syncCase struct {
+	name     string
+	setup    func(b *testing.B, d *Device, q *Queue) (dev func() error)
+	software func() error
+}
+
+func syncCases(b *testing.B) []syncCase {
+	msg4k := make([]byte, 4096)
+	rand.Read(msg4k)
+	var cases []syncCase
+	cases = append(cases, syncCase{
+		name: "submit-wait/nop",
+		setup: func(b *testing.B, d *Device, q *Queue) func() error {
+			j := &Job{Op: ring.OpNop}
+			return func() error {
+				if err := q.Submit(j); err != nil {
+					return err
+				}
+				return j.Wait(context.Background())
+			}
+		},
+		software: func() error { return nil },
+	})
+	cases = append(cases, syncCase{
+		name: "submit-wait/sha256-4KiB",
+		setup: func(b *testing.B, d *Device, q *Queue) func() error {
+			src, err := d.Alloc(4096)
+			if err != nil {
+				b.Fatal(err)
+			}
+			copy(src.Bytes(), msg4k)
+			dst, err := d.Alloc(32)
+			if err != nil {
+				b.Fatal(err)
+			}
+			j := &Job{Op: ring.OpSHA256, Src: All(src), Dst: All(dst)}
+			return func() error {
+				if err := q.Submit(j); err != nil {
+					return err
+				}
+				return j.Wait(context.Background())
+			}
+		},
+		software: func() error { sha256.Sum256(msg4k); return nil },
+	})
+	cases = append(cases, syncCase{
+		name: "digest/sha256-4KiB",
+		setup: func(b *testing.B, d *Device, q *Queue) func() error {
+			return func() error {
+				_, err := q.Digest(context.Background(), crypto.SHA256, msg4k)
+				return err
+			}
+		},
+		software: func() error { sha256.Sum256(msg4k); return nil },
+	})
+	for _, n := range []int{64, 4096, 65536} {
+		pt := make([]byte, n)
+		nonce := make([]byte, 12)
+		k := make([]byte, 16)
+		blk, _ := aes.NewCipher(k)
+		gcm, _ := cipher.NewGCM(blk)
+		out := make([]byte, 0, n+16)
+		cases = append(cases, syncCase{
+			name: fmt.Sprintf("aead-seal/%s", sizeName(n)),
+			setup: func(b *testing.B, d *Device, q *Queue) func() error {
+				key, err := d.ImportKey(device.KeyAES, k)
+				if err != nil {
+					b.Fatal(err)
+				}
+				a, err := NewAEAD(q, key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return func() error { a.Seal(out[:0], nonce, pt, nil); return nil }
+			},
+			software: func() error { gcm.Seal(out[:0], nonce, pt, nil); return nil },
+		})
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest := sha256.Sum256(msg4k)
+	cases = append(cases, syncCase{
+		name: "signer/ecdsa-p256",
+		setup: func(b *testing.B, d *Device, q *Queue) func() error {
+			key, err := d.ImportPrivateKey(priv)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := NewSigner(q, key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func() error { _, err := s.Sign(rand.Reader, digest[:], crypto.SHA256); return err }
+		},
+		software: func() error { _, err := ecdsa.SignASN1(rand.Reader, priv, digest[:]); return err },
+	})
+	return cases
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// BenchmarkSync: one job at a time on a default queue (NewQueue with no
+// options but the depth the README shows), embedded on the ideal and qat-gen4
+// profiles and across processes through acceld on ideal. overhead-ns/op is
+// the round trip less the same operation in software, measured in the same run.
+func BenchmarkSync(b *testing.B) {
+	type target struct {
+		name string
+		open func(b *testing.B) *Device
+	}
+	targets := []target{
+		{"embedded/ideal", func(b *testing.B) *Device { return mustOpen(b, WithEmbedded("ideal")) }},
+		{"embedded/qat-gen4", func(b *testing.B) *Device { return mustOpen(b, WithEmbedded("qat-gen4")) }},
+		{"acceld/ideal", func(b *testing.B) *Device {
+			dm := startDaemon(b, "--profile", "ideal")
+			return mustOpen(b, WithSocket(dm.socket))
+		}},
+	}
+	for _, tg := range targets {
+		b.Run(tg.name, func(b *testing.B) {
+			d := tg.open(b)
+			defer d.Close()
+			q, err := d.NewQueue(WithDepth(64))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer q.Close()
+			for _, c := range syncCases(b) {
+				b.Run(c.name, func(b *testing.B) {
+					run := c.setup(b, d, q)
+					for range 100 { // warm the buffers and the paths
+						if err := run(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ResetTimer()
+					t0 := time.Now()
+					for range b.N {
+						if err := run(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					dev := time.Since(t0)
+					b.StopTimer()
+					t0 = time.Now()
+					for range b.N {
+						c.software()
+					}
+					soft := time.Since(t0)
+					n := float64(b.N)
+					b.ReportMetric(float64(soft.Nanoseconds())/n, "software-ns/op")
+					b.ReportMetric(float64((dev-soft).Nanoseconds())/n, "overhead-ns/op")
+				})
+			}
+		})
+	}
+}
+
+func mustOpen(b *testing.B, opts ...Option) *Device {
+	d, err := Open(opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
