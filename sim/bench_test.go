@@ -5,15 +5,14 @@ package sim
 // null job beside the kernel's io_uring NOP at the same batch sizes.
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/internal/iouring"
+	"github.com/accelq/accelq/internal/ringbench"
 	"github.com/accelq/accelq/ring"
 )
 
@@ -37,76 +36,6 @@ func BenchmarkDeviceSHA256_64B(b *testing.B) {
 	}
 }
 
-// benchClient keeps jobs in flight on one queue pair at the least cost to
-// itself, so that what is measured is the device: it refills the ring in one
-// commit, reaps every completion that has arrived in one pop, and reads the
-// clock once per refill and once per reap.
-type benchClient struct {
-	h    *harness
-	enc  [ring.SQESize]byte
-	sent []time.Duration // by job number: when its refill was published
-	lat  []time.Duration
-	t0   time.Time
-}
-
-func newBenchClient(h *harness, sqe ring.SQE, n int) *benchClient {
-	c := &benchClient{h: h, sent: make([]time.Duration, n), lat: make([]time.Duration, 0, n), t0: time.Now()}
-	sqe.Encode(c.enc[:])
-	return c
-}
-
-// run completes n jobs, submitting up to batch at a time and keeping at most
-// depth in flight; it refills only once a whole batch has room, as a client
-// of io_uring submitting batch entries per system call does.
-func (c *benchClient) run(tb testing.TB, n, depth, batch int) {
-	h := c.h
-	submitted, reaped := 0, 0
-	for reaped < n {
-		for k := min(batch, n-submitted); k > 0 && depth-(submitted-reaped) >= k; k = min(batch, n-submitted) {
-			got, err := h.sq.Reserve(k)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			for i := 0; i < got; i++ {
-				e := h.sq.Entry(i)
-				copy(e, c.enc[:])
-				binary.LittleEndian.PutUint64(e[8:], uint64(submitted+i))
-			}
-			h.sq.Commit(got)
-			if _, err := h.sq.Wake(); err != nil {
-				tb.Fatal(err)
-			}
-			now := time.Since(c.t0)
-			for i := 0; i < got; i++ {
-				c.sent[submitted+i] = now
-			}
-			submitted += got
-		}
-		want := min(batch, submitted-reaped)
-		if _, err := h.cq.WaitFor(want, 1<<20, time.Second); err != nil {
-			tb.Fatal(err)
-		}
-		got, err := h.cq.Pop(h.buf)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		now := time.Since(c.t0)
-		for i := 0; i < got; i++ {
-			id := binary.LittleEndian.Uint64(h.buf[i*ring.CQESize:])
-			if id >= uint64(len(c.sent)) {
-				tb.Fatalf("completion for job %d, of %d", id, len(c.sent))
-			}
-			c.lat = append(c.lat, now-c.sent[id])
-		}
-		reaped += got
-	}
-}
-
-func (c *benchClient) median() time.Duration {
-	slices.Sort(c.lat)
-	return c.lat[len(c.lat)/2]
-}
-
 // benchDepth keeps depth jobs in flight and reports jobs/s and the median
 // submit-to-reap latency.
 func benchDepth(b *testing.B, profile string, depth int, sqe ring.SQE, setup func(*harness, *ring.SQE)) {
@@ -115,19 +44,21 @@ func benchDepth(b *testing.B, profile string, depth int, sqe ring.SQE, setup fun
 	if setup != nil {
 		setup(h, &sqe)
 	}
-	c := newBenchClient(h, sqe, b.N)
+	c := ringbench.New(h.sq, h.cq, sqe)
 	b.ResetTimer()
 	cpu0 := processCPU()
 	start := time.Now()
 	// Refill half the depth at a time, so the device has work while the
 	// client refills.
-	c.run(b, b.N, depth, max(depth/2, 1))
+	if err := c.Run(b.N, depth, max(depth/2, 1)); err != nil {
+		b.Fatal(err)
+	}
 	el := time.Since(start)
 	cpu := processCPU() - cpu0
 	b.StopTimer()
 	b.ReportMetric(cpu.Seconds()/el.Seconds(), "cores")
 	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
-	b.ReportMetric(float64(c.median().Nanoseconds()), "median-ns")
+	b.ReportMetric(float64(c.Median().Nanoseconds()), "median-ns")
 	b.ReportMetric(float64(d.Stats().Sleeps), "device-sleeps")
 
 	b.ReportMetric(float64(h.cq.Counters().Sleeps), "client-sleeps")
@@ -147,12 +78,15 @@ func BenchmarkNopVsIOURing(b *testing.B) {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			d := startDevice(b, "ideal")
 			h := newHarness(b, d, 64, nil)
-			c := newBenchClient(h, ring.SQE{Opcode: ring.OpNop}, b.N)
-			c.run(b, min(b.N, 1000), 2*batch, batch) // warm up
-			c = newBenchClient(h, ring.SQE{Opcode: ring.OpNop}, b.N)
+			c := ringbench.New(h.sq, h.cq, ring.SQE{Opcode: ring.OpNop})
+			if err := c.Run(min(b.N, 1000), 2*batch, batch); err != nil { // warm up
+				b.Fatal(err)
+			}
 			b.ResetTimer()
 			t0 := time.Now()
-			c.run(b, b.N, 2*batch, batch)
+			if err := c.Run(b.N, 2*batch, batch); err != nil {
+				b.Fatal(err)
+			}
 			accel := time.Since(t0)
 			uring, err := iouring.Run(batch, b.N)
 			b.StopTimer()
