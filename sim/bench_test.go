@@ -46,6 +46,7 @@ func benchDepth(b *testing.B, profile string, depth int, sqe ring.SQE, setup fun
 	}
 	c := ringbench.New(h.sq, h.cq, sqe)
 	b.ResetTimer()
+	busy0 := d.Stats().FrontEndBusy
 	cpu0 := processCPU()
 	start := time.Now()
 	// Refill half the depth at a time, so the device has work while the
@@ -57,6 +58,7 @@ func benchDepth(b *testing.B, profile string, depth int, sqe ring.SQE, setup fun
 	cpu := processCPU() - cpu0
 	b.StopTimer()
 	b.ReportMetric(cpu.Seconds()/el.Seconds(), "cores")
+	b.ReportMetric((d.Stats().FrontEndBusy-busy0).Seconds()/el.Seconds(), "front-end-busy")
 	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
 	b.ReportMetric(float64(c.Median().Nanoseconds()), "median-ns")
 	b.ReportMetric(float64(d.Stats().Sleeps), "device-sleeps")

@@ -55,6 +55,7 @@ type Device struct {
 	free      []*job
 	inflight  int
 	faults    Faults
+	faulty    bool // faults has a non-zero rate: the data path asks the dice
 	rng       *rand.Rand
 	touched   []*queue
 	spareJob  []*job
@@ -66,7 +67,7 @@ type Device struct {
 	spare     int           // jobs computing at which no P is left for the loop to poll on
 	sleeps    uint64        // times the front end slept
 
-	classes   [ring.NumClasses]counters
+	classes   [ring.NumClasses]counters // of the queues removed; live queues' are summed in at a snapshot
 	resets    uint64
 	nextQueue int
 }
@@ -99,6 +100,7 @@ func New(p *Profile, opts ...Option) (*Device, error) {
 	if cfg.faults != nil {
 		d.faults = *cfg.faults
 	}
+	d.faulty = d.faults.injects()
 	if err := d.openWakeups(); err != nil {
 		return nil, err
 	}
@@ -173,7 +175,7 @@ func (d *Device) do(f func()) error {
 
 // SetFaults changes fault injection at run time.
 func (d *Device) SetFaults(f Faults) error {
-	return d.do(func() { d.faults = f; d.rng = newRand(f.Seed) })
+	return d.do(func() { d.faults, d.faulty = f, f.injects(); d.rng = newRand(f.Seed) })
 }
 
 // Reset flushes every job not yet completed and stops every queue until Rearm.

@@ -14,10 +14,10 @@ const devErrEngine = 0x0001
 // reports whether the job is already settled (an engine error or a reset) and must
 // not be computed.
 func (d *Device) injectFault(j *job, now time.Duration) bool {
-	f := &d.faults
-	if f.ErrorRate == 0 && f.StallRate == 0 && f.ResetRate == 0 {
+	if !d.faulty {
 		return false
 	}
+	f := &d.faults
 	if f.ErrorRate > 0 && d.rng.Float64() < f.ErrorRate {
 		j.res.Status = ring.StatusDeviceError
 		d.settle(j, now) // at its modelled deadline: the engine failed it after working
@@ -31,3 +31,6 @@ func (d *Device) injectFault(j *job, now time.Duration) bool {
 	}
 	return false
 }
+
+// injects reports whether f injects anything.
+func (f *Faults) injects() bool { return f.ErrorRate > 0 || f.StallRate > 0 || f.ResetRate > 0 }

@@ -80,7 +80,7 @@ func (d *Device) fetchBurst(q *queue, now time.Duration, max int) int {
 		}
 		q.inflight++
 		d.inflight++
-		q.stats.submitted++
+		q.submitted++
 		d.start(j, now, decodeErr)
 	}
 	if taken > 0 {
@@ -104,7 +104,7 @@ func (d *Device) start(j *job, now time.Duration, decodeErr error) {
 		d.fail(j, st, now)
 		return
 	}
-	if f := &d.faults; f.StallRate > 0 && d.rng.Float64() < f.StallRate {
+	if f := &d.faults; d.faulty && f.StallRate > 0 && d.rng.Float64() < f.StallRate {
 		d.model.Stall(now, j.class, f.Stall)
 	}
 	j.deadline, j.busy = d.model.Schedule(now, Job{Op: j.sqe.Opcode, KeyBits: keyBits(j), Bytes: len(j.src)})

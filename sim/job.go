@@ -85,6 +85,9 @@ func (d *Device) prepare(j *job) ring.Status {
 	} else if s.Key != 0 {
 		return ring.StatusInvalid
 	}
+	if s.Src == (ring.BufRef{}) && s.Aux == (ring.BufRef{}) && s.Dst == (ring.BufRef{}) {
+		return ring.StatusOK // no buffers (a nop): nothing to translate or overlap
+	}
 	var st ring.Status
 	if j.src, st = j.translate(q.space, s.Src, device.AccessRead); st != ring.StatusOK {
 		return st

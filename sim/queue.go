@@ -35,15 +35,16 @@ type queue struct {
 	destroyed chan struct{}
 	err       error
 
-	state    queueState
-	removed  bool // remove has run
-	inflight int
-	touched  bool   // has completions this round, to publish and maybe wake for
-	cqRes    int    // CQ entries reserved this round
-	cqUsed   int    // of them written, to be published at the round's end
-	lost     uint64 // CQEs the client made impossible to post
-	sqeBuf   [fetchBatch * ring.SQESize]byte
-	stats    counters // owned by the loop
+	state     queueState
+	removed   bool // remove has run
+	inflight  int
+	touched   bool   // has completions this round, to publish and maybe wake for
+	cqRes     int    // CQ entries reserved this round
+	cqUsed    int    // of them written, to be published at the round's end
+	lost      uint64 // CQEs the client made impossible to post
+	sqeBuf    [fetchBatch * ring.SQESize]byte
+	submitted uint64                    // SQEs fetched
+	stats     [ring.NumClasses]counters // completions, by engine class; owned by the loop
 }
 
 // CreateQueue starts serving a queue pair.
@@ -186,6 +187,9 @@ func (d *Device) remove(q *queue) {
 		return
 	}
 	q.removed = true
+	for i := range q.stats { // the device's class counters outlive the queue
+		d.classes[i].merge(&q.stats[i])
+	}
 	for i, x := range d.queues {
 		if x == q {
 			d.queues = append(d.queues[:i], d.queues[i+1:]...)
@@ -216,7 +220,7 @@ func (d *Device) remove(q *queue) {
 // when the queue's last job completed.
 func (q *queue) Stats() device.Counters {
 	var c device.Counters
-	snap := func() { c = q.stats.export() }
+	snap := func() { t := q.queueTotal(); c = t.export() }
 	if q.dev.do(snap) != nil {
 		<-q.dev.loopDone
 		snap()

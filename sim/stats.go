@@ -60,12 +60,35 @@ func (c *counters) export() device.Counters {
 	return out
 }
 
-// account records a completed job in its queue's and class's counters. The
-// counters belong to the loop goroutine, so the data path takes no lock;
-// snapshots are taken on the loop too.
-func (d *Device) account(j *job) {
-	j.q.stats.add(j)
-	d.classes[j.class].add(j)
+// account records a completed job in its queue's counters for its class: one
+// set of counters per job, summed by queue or by class when a snapshot is
+// taken. The counters belong to the loop goroutine, so the data path takes no
+// lock; snapshots are taken on the loop too.
+func (d *Device) account(j *job) { j.q.stats[j.class].add(j) }
+
+// merge adds o's counts to c.
+func (c *counters) merge(o *counters) {
+	c.submitted += o.submitted
+	c.completed += o.completed
+	for i := range c.byStatus {
+		c.byStatus[i] += o.byStatus[i]
+	}
+	c.bytesIn += o.bytesIn
+	c.bytesOut += o.bytesOut
+	c.busy += o.busy
+	c.hostLimited += o.hostLimited
+	c.late += o.late
+	c.flushed += o.flushed
+}
+
+// queueTotal is a queue's counters over every class.
+func (q *queue) queueTotal() counters {
+	var c counters
+	for i := range q.stats {
+		c.merge(&q.stats[i])
+	}
+	c.submitted = q.submitted
+	return c
 }
 
 // Stats returns the device's per-class counters. After Close it returns the
@@ -74,7 +97,11 @@ func (d *Device) Stats() device.Stats {
 	var s device.Stats
 	snap := func() {
 		for i := range d.classes {
-			s.Classes[i] = d.classes[i].export()
+			c := d.classes[i] // the queues removed so far
+			for _, q := range d.queues {
+				c.merge(&q.stats[i])
+			}
+			s.Classes[i] = c.export()
 		}
 		s.Resets = d.resets
 		s.FrontEndBusy = d.busyTime
