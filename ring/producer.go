@@ -135,6 +135,27 @@ func (p *Producer) Push(entry []byte) (bool, error) {
 	return true, nil
 }
 
+// PushN copies encoded entries (a whole number of them) into the ring and
+// publishes them with one tail update. It returns how many it copied: all of
+// them, or fewer, or none with a nil error, if the ring is full. The copy is
+// one or two moves of contiguous memory, which cost the writer less than
+// entry-by-entry stores when the consumer's core holds the lines.
+func (p *Producer) PushN(entries []byte) (int, error) {
+	n, err := p.Reserve(len(entries) / int(p.esz))
+	if n == 0 {
+		return 0, err
+	}
+	first := p.tail & p.mask
+	k := min(uint32(n), p.entries-first) // entries before the end of the array
+	off := HeaderSize + int(first*p.esz)
+	copy(p.mem[off:off+int(k*p.esz)], entries)
+	if k < uint32(n) {
+		copy(p.mem[HeaderSize:HeaderSize+int((uint32(n)-k)*p.esz)], entries[k*p.esz:])
+	}
+	p.Commit(n)
+	return n, nil
+}
+
 // NeedsWakeup reports whether the consumer has asked to be woken.
 func (p *Producer) NeedsWakeup() bool {
 	return atomic.LoadUint32(p.flagsp)&FlagNeedWakeup != 0

@@ -56,3 +56,45 @@ func TestCorruptTailReported(t *testing.T) {
 		t.Fatalf("tail far ahead: err %v, want ErrCorrupt", err)
 	}
 }
+
+// TestPushNWraps: PushN writes a run of entries that crosses the end of the
+// array in order, publishes what fits in a nearly full ring, and refuses
+// nothing silently.
+func TestPushNWraps(t *testing.T) {
+	p, c, _ := newPair(t, 8, 8)
+	entries := func(from, n int) []byte {
+		b := make([]byte, n*8)
+		for i := 0; i < n; i++ {
+			b[i*8] = byte(from + i)
+		}
+		return b
+	}
+	buf := make([]byte, 8*8)
+	next := 0
+	for round := 0; round < 5; round++ { // every start position, and wraps
+		n, err := p.PushN(entries(next, 5))
+		if n != 5 || err != nil {
+			t.Fatalf("round %d: PushN of 5 into an empty ring: %d, %v", round, n, err)
+		}
+		got, err := c.Pop(buf)
+		if got != 5 || err != nil {
+			t.Fatalf("round %d: popped %d, %v", round, got, err)
+		}
+		for i := 0; i < 5; i++ {
+			if buf[i*8] != byte(next+i) {
+				t.Fatalf("round %d: entry %d is %d, want %d", round, i, buf[i*8], next+i)
+			}
+		}
+		next += 5
+	}
+	p.PushN(entries(0, 6))
+	if n, err := p.PushN(entries(6, 4)); n != 2 || err != nil {
+		t.Fatalf("PushN of 4 with 2 free: %d, %v", n, err)
+	}
+	if n, err := p.PushN(entries(8, 1)); n != 0 || err != nil {
+		t.Fatalf("PushN into a full ring: %d, %v", n, err)
+	}
+	if got, _ := c.Pop(buf); got != 8 || buf[7*8] != 7 {
+		t.Fatalf("popped %d, last %d", got, buf[7*8])
+	}
+}

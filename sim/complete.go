@@ -54,38 +54,41 @@ func (d *Device) complete(j *job, now time.Duration) {
 	}
 }
 
-// post writes cqe into q's completion ring, unpublished until publish.
+// post stages cqe for q's completion ring, where publish writes the round's
+// completions with one copy and one tail update: the ring's lines are in the
+// client's cache, and a burst of stores to them overlaps the waits for the
+// lines that stores scattered between the rest of the round's work do not.
 func (d *Device) post(q *queue, cqe *ring.CQE) {
 	if q.state == queueBroken {
 		return
 	}
-	if q.cqUsed == q.cqRes {
-		// Out of reserved entries: publish what is written, then reserve all
-		// the free room, so that the rest of the round's completions go out
-		// with one tail update. Fetch made sure there is a slot for this one.
-		if q.cqUsed > 0 {
-			q.cq.Commit(q.cqUsed)
-			q.cqUsed, q.cqRes = 0, 0
-		}
-		free, err := q.cq.Free()
-		if err == nil {
-			q.cqRes, err = q.cq.Reserve(free)
-		}
-		if err != nil {
-			q.broken(err)
-			return
-		}
-		if q.cqRes == 0 {
-			q.lost++ // the client moved its CQ head to make the ring look full
-			return
-		}
+	if q.staged == stageEntries {
+		d.flushStage(q)
 	}
-	cqe.Encode(q.cq.Entry(q.cqUsed))
-	q.cqUsed++
+	cqe.Encode(q.cqStage[q.staged*ring.CQESize:])
+	q.staged++
 	if !q.touched {
 		q.touched = true
 		d.touched = append(d.touched, q)
 	}
+}
+
+// stageEntries is how many completions a queue stages before it writes them.
+const stageEntries = 64
+
+// flushStage writes q's staged completions into its ring and publishes them.
+// Fetch made sure the ring has room for every one.
+func (d *Device) flushStage(q *queue) {
+	if q.staged == 0 {
+		return
+	}
+	n, err := q.cq.PushN(q.cqStage[:q.staged*ring.CQESize])
+	if err != nil {
+		q.broken(err)
+	} else if n < q.staged {
+		q.lost += uint64(q.staged - n) // the client moved its CQ head to make the ring look full
+	}
+	q.staged = 0
 }
 
 // publish makes the round's completions visible, queue by queue, and wakes
@@ -99,12 +102,14 @@ func (d *Device) publish() {
 }
 
 func (d *Device) publishQueue(q *queue) {
-	if q.cqRes > 0 || q.cqUsed > 0 {
-		q.cq.Commit(q.cqUsed)
-		q.cqUsed, q.cqRes = 0, 0
+	if q.state != queueBroken {
+		d.flushStage(q)
 	}
+	q.staged = 0
 	if q.touched {
 		q.touched = false
-		q.cq.Wake()
+		if q.state != queueBroken {
+			q.cq.Wake()
+		}
 	}
 }

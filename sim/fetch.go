@@ -61,8 +61,8 @@ func (d *Device) fetchBurst(q *queue, now time.Duration, max int) int {
 		q.broken(err)
 		return 0
 	}
-	// Completions written this round but not yet published hold slots too.
-	if room = min(room, free-q.inflight-q.cqUsed); room <= 0 {
+	// Completions staged this round but not yet written hold slots too.
+	if room = min(room, free-q.inflight-q.staged); room <= 0 {
 		return 0
 	}
 	n, err := q.sq.Peek(q.sqeBuf[:room*ring.SQESize])

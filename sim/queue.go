@@ -38,9 +38,9 @@ type queue struct {
 	state     queueState
 	removed   bool // remove has run
 	inflight  int
-	touched   bool   // has completions this round, to publish and maybe wake for
-	cqRes     int    // CQ entries reserved this round
-	cqUsed    int    // of them written, to be published at the round's end
+	touched   bool // has completions this round, to publish and maybe wake for
+	staged    int  // completions in cqStage, to be written at the round's end
+	cqStage   [stageEntries * ring.CQESize]byte
 	lost      uint64 // CQEs the client made impossible to post
 	sqeBuf    [fetchBatch * ring.SQESize]byte
 	submitted uint64                    // SQEs fetched
