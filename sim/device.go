@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -221,7 +220,7 @@ func (d *Device) completeWaiting(now time.Duration, pick func(*job) bool) {
 	}
 	clear(d.waiting[len(keep):])
 	d.waiting = keep
-	heap.Init(&d.waiting)
+	d.waiting.init()
 	for _, j := range done {
 		d.complete(j, now)
 	}

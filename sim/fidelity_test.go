@@ -54,7 +54,10 @@ const (
 // predicts. Metrics: jobs/s (measured), model-jobs/s (Model.Throughput),
 // fidelity (their ratio), and late: completions of the cell the device counted
 // as posted after the model's time, over the whole cell (warm-up and drain
-// included), from Stats().Classes[class].Late.
+// included), from Stats().Classes[class].Late; and front-end-busy, the share
+// of the cell's wall time the device's front end spent in rounds with work
+// (Stats().FrontEndBusy): a cell below 0.9 fidelity with a front end near
+// fully busy was limited by the framework, not the model.
 func BenchmarkFidelity(b *testing.B) {
 	for _, name := range Profiles() {
 		p, err := LoadProfile(name)
@@ -316,11 +319,13 @@ func runFidelityCell(b *testing.B, profile string, c fidelityCell) {
 	b.ResetTimer()
 	var jobs int
 	var elapsed time.Duration
+	busy0, wall0 := d.Stats().FrontEndBusy, time.Now()
 	for range b.N {
 		n, el := fidelityLoop(b, h, enc[:], window)
 		jobs += n
 		elapsed += el
 	}
+	busy := (d.Stats().FrontEndBusy - busy0).Seconds() / time.Since(wall0).Seconds()
 	b.StopTimer()
 	got := float64(jobs) / elapsed.Seconds()
 	b.ReportMetric(0, "ns/op") // elapsed per iteration says nothing here
@@ -328,6 +333,10 @@ func runFidelityCell(b *testing.B, profile string, c fidelityCell) {
 	b.ReportMetric(want, "model-jobs/s")
 	b.ReportMetric(got/want, "fidelity")
 	b.ReportMetric(float64(d.Stats().Classes[class].Late), "late")
+	// The front end's busy fraction says who set a low rate: near 1, the
+	// framework could not keep up; well below, the model's rate was not
+	// reachable for another reason (the client, the host).
+	b.ReportMetric(busy, "front-end-busy")
 }
 
 // fidelityLoop keeps fidelityDepth copies of the encoded SQE in flight: it warms

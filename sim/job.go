@@ -31,7 +31,6 @@ type job struct {
 	cqeFlags ring.CQEFlag
 	compute  bool // the job must run on a worker
 	flushed  bool // completed without running
-	index    int  // position in the deadline heap
 }
 
 func (j *job) pin(p device.Pin) {
@@ -130,26 +129,4 @@ func (j *job) translate(sp device.AddressSpace, ref ring.BufRef, a device.Access
 		j.pin(p)
 	}
 	return b, st
-}
-
-// deadlineHeap orders jobs waiting for their modelled completion time.
-type deadlineHeap []*job
-
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, k int) bool { return h[i].deadline < h[k].deadline }
-func (h deadlineHeap) Swap(i, k int) {
-	h[i], h[k] = h[k], h[i]
-	h[i].index, h[k].index = i, k
-}
-func (h *deadlineHeap) Push(x any) {
-	j := x.(*job)
-	j.index = len(*h)
-	*h = append(*h, j)
-}
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	j := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return j
 }

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	"runtime"
 	"time"
 
@@ -68,7 +67,7 @@ func (d *Device) loop() {
 
 // deadlineNear reports whether a modelled completion is due too soon to sleep.
 func (d *Device) deadlineNear() bool {
-	return d.waiting.Len() > 0 && d.waiting[0].deadline-d.clock.Now() < timerSlack
+	return d.waiting.Len() > 0 && d.waiting.next()-d.clock.Now() < timerSlack
 }
 
 // iterate does one round of work at time now and reports whether there was any.
@@ -78,8 +77,8 @@ func (d *Device) iterate(now time.Duration) bool {
 		d.takeInbox(now)
 		busy = true
 	}
-	for d.waiting.Len() > 0 && d.waiting[0].deadline <= now {
-		d.complete(heap.Pop(&d.waiting).(*job), now)
+	for d.waiting.Len() > 0 && d.waiting.next() <= now {
+		d.complete(d.waiting.pop(), now)
 		busy = true
 	}
 	if d.fetch(now) {
@@ -117,5 +116,5 @@ func (d *Device) settle(j *job, now time.Duration) {
 		d.complete(j, now)
 		return
 	}
-	heap.Push(&d.waiting, j)
+	d.waiting.push(j)
 }

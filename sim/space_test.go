@@ -5,6 +5,7 @@ package sim
 // reference it takes.
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,21 +31,26 @@ func (k *testKey) Unpin() { k.pins.Add(-1) }
 
 type testSpace struct {
 	mu      sync.Mutex
-	regions map[uint32]*testRegion
-	keys    map[uint32]*testKey
+	regions atomic.Pointer[map[uint32]*testRegion] // copied on write: read without a lock, as the driver's are
+	keys    atomic.Pointer[map[uint32]*testKey]
 	deny    [256]atomic.Bool // read on the device's data path: no lock
 	next    uint32
 }
 
 func newTestSpace() *testSpace {
-	return &testSpace{regions: map[uint32]*testRegion{}, keys: map[uint32]*testKey{}}
+	s := &testSpace{}
+	s.regions.Store(&map[uint32]*testRegion{})
+	s.keys.Store(&map[uint32]*testKey{})
+	return s
 }
 
 func (s *testSpace) addRegion(mem []byte, writable bool) uint32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.next++
-	s.regions[s.next] = &testRegion{mem: mem, writable: writable}
+	m := maps.Clone(*s.regions.Load())
+	m[s.next] = &testRegion{mem: mem, writable: writable}
+	s.regions.Store(&m)
 	return s.next
 }
 
@@ -57,7 +63,9 @@ func (s *testSpace) addKey(t testing.TB, kind device.KeyKind, material []byte) u
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.next++
-	s.keys[s.next] = &testKey{key: k}
+	m := maps.Clone(*s.keys.Load())
+	m[s.next] = &testKey{key: k}
+	s.keys.Store(&m)
 	return s.next
 }
 
@@ -65,9 +73,7 @@ func (s *testSpace) Translate(ref ring.BufRef, access device.Access) ([]byte, de
 	if ref.IsZero() {
 		return nil, nil, ring.StatusOK
 	}
-	s.mu.Lock()
-	r := s.regions[ref.Region]
-	s.mu.Unlock()
+	r := (*s.regions.Load())[ref.Region]
 	if r == nil {
 		return nil, nil, ring.StatusBadAddress
 	}
@@ -84,9 +90,7 @@ func (s *testSpace) Translate(ref ring.BufRef, access device.Access) ([]byte, de
 }
 
 func (s *testSpace) Key(h uint32) (*device.Key, device.Pin, ring.Status) {
-	s.mu.Lock()
-	k := s.keys[h]
-	s.mu.Unlock()
+	k := (*s.keys.Load())[h]
 	if k == nil {
 		return nil, nil, ring.StatusNotPermitted
 	}
@@ -101,10 +105,10 @@ func (s *testSpace) pinned() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var n int64
-	for _, r := range s.regions {
+	for _, r := range *s.regions.Load() {
 		n += r.pins.Load()
 	}
-	for _, k := range s.keys {
+	for _, k := range *s.keys.Load() {
 		n += k.pins.Load()
 	}
 	return n

@@ -149,7 +149,7 @@ func (d *Device) sleep() {
 	}
 	timeout := d.cfg.maxSleep
 	if d.waiting.Len() > 0 {
-		timeout = min(timeout, max(d.waiting[0].deadline-d.clock.Now()-timerSlack, 0))
+		timeout = min(timeout, max(d.waiting.next()-d.clock.Now()-timerSlack, 0))
 		if _, manual := d.clock.(*ManualClock); manual {
 			// Model time does not pass while we sleep: poll for the test to move it.
 			timeout = 100 * time.Microsecond
