@@ -82,3 +82,40 @@ func (e *EventNotifier) Notify() error { return e.efd.Signal() }
 func (e *EventNotifier) Wait(flags *uint32, timeout time.Duration) error {
 	return e.efd.Wait(timeout)
 }
+
+// LocalNotifier wakes a consumer in the producer's own process through a Go
+// channel: no system call, and when the waker is about to block (a device
+// loop going idle), no thread wake-up either, since the runtime runs the
+// woken goroutine on the waker's P. It is for rings whose two sides share a
+// process, such as an embedded device's completion ring; across processes use
+// the futex default or an EventNotifier.
+type LocalNotifier struct{ ch chan struct{} }
+
+// NewLocalNotifier returns a notifier for a consumer in this process.
+func NewLocalNotifier() *LocalNotifier { return &LocalNotifier{ch: make(chan struct{}, 1)} }
+
+// Notify wakes the consumer, or the next Wait if none waits; wake-ups merge.
+func (n *LocalNotifier) Notify() error {
+	select {
+	case n.ch <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Wait sleeps until notified or until timeout passes (forever if negative);
+// flags is not used. A timeout is kept by the runtime's timers, to about a
+// millisecond.
+func (n *LocalNotifier) Wait(flags *uint32, timeout time.Duration) error {
+	if timeout < 0 {
+		<-n.ch
+		return nil
+	}
+	t := time.NewTimer(timeout)
+	select {
+	case <-n.ch:
+		t.Stop()
+	case <-t.C:
+	}
+	return nil
+}

@@ -84,6 +84,10 @@ func (d *Device) fetchBurst(q *queue, now time.Duration, max int) int {
 		d.start(j, now, decodeErr)
 	}
 	if taken > 0 {
+		// Completions become visible before the entries they make room for
+		// are consumed: a client comparing the rings' indices never sees
+		// more jobs accepted and not completed than the queue's limit.
+		d.flushStage(q)
 		q.sq.Advance(taken)
 	}
 	if taken < n {

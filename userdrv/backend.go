@@ -15,9 +15,7 @@ type backend interface {
 	unregister(h uint32) error
 	importKey(kind device.KeyKind, material []byte) (uint32, error)
 	destroyKey(h uint32) error
-	// createQueue creates a queue pair whose device signals cqBell when the
-	// client sleeping on its CQ asks to be woken.
-	createQueue(opts driver.QueueOptions, cqBell *ring.EventNotifier) (rings, error)
+	createQueue(opts driver.QueueOptions) (rings, error)
 	destroyQueue(h uint32) error
 	queueStats(h uint32) (device.Counters, error)
 	// alive reports whether the driver is still there; it must be cheap.
@@ -55,8 +53,7 @@ func (e *embedded) importKey(kind device.KeyKind, material []byte) (uint32, erro
 
 func (e *embedded) destroyKey(h uint32) error { return e.ctx.DestroyKey(h) }
 
-func (e *embedded) createQueue(opts driver.QueueOptions, cqBell *ring.EventNotifier) (rings, error) {
-	opts.CQNotifier = cqBell // in this process: the device writes it directly
+func (e *embedded) createQueue(opts driver.QueueOptions) (rings, error) {
 	q, err := e.ctx.CreateQueue(opts)
 	if err != nil {
 		return rings{}, err
@@ -122,8 +119,8 @@ func (r *remote) importKey(kind device.KeyKind, material []byte) (uint32, error)
 
 func (r *remote) destroyKey(h uint32) error { return r.cn.DestroyKey(h) }
 
-func (r *remote) createQueue(opts driver.QueueOptions, cqBell *ring.EventNotifier) (rings, error) {
-	q, err := r.cn.CreateQueue(opts, cqBell)
+func (r *remote) createQueue(opts driver.QueueOptions) (rings, error) {
+	q, err := r.cn.CreateQueue(opts, nil) // the daemon wakes us through the ring's futex
 	if err != nil {
 		return rings{}, err
 	}

@@ -127,11 +127,10 @@ type Queue struct {
 	released     atomic.Bool // destroyQueue succeeded: the device posted its last CQE and fetches no more
 	lost         atomic.Bool // the device went away and the reaper stopped: nothing reaps the rings any more
 	reaped       chan struct{}
-	cqBell       *ring.EventNotifier // the device signals it to wake a sleeping reaper
-	reapMu       sync.Mutex          // held by whoever reaps: cq's consumer side, scratch, pollers
+	reapMu       sync.Mutex // held by whoever reaps: cq's consumer side, scratch, pollers
 	scratch      *reaper
 	pollers      int  // goroutines reaping while they wait for a job, under reapMu
-	reaperAsleep bool // the reaper goroutine sleeps on cqBell, under reapMu
+	reaperAsleep bool // the reaper goroutine sleeps on the CQ notifier, under reapMu
 	batchMu      sync.Mutex
 	batch        []*Job // scratch for SubmitBatch
 
@@ -151,33 +150,34 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 		close(q.reaped)
 		return q, nil
 	}
-	// The device wakes a sleeping reaper through an eventfd rather than a
-	// futex on the ring's flags word: a goroutine waits for an eventfd parked
-	// in the runtime's poller, holding no P, while one in a futex system call
-	// keeps its P until sysmon takes it back (20 us to 10 ms), and on a small
-	// host the goroutine it waits for cannot run meanwhile.
-	bell, err := ring.NewEventNotifier()
-	if err != nil {
-		return nil, fmt.Errorf("userdrv: completion eventfd: %w", err)
+	// How the device wakes a goroutine asleep on the completion ring. In
+	// this process, through a channel: no system call, and a goroutine in the
+	// runtime's scheduler rather than in a futex system call, which would
+	// keep its P from the device's own goroutines until sysmon took it back
+	// (20 us to 10 ms). Across processes, the ring's futex: the daemon's
+	// device wakes the sleeping thread directly, one wake-up and no hop.
+	var bell ring.Notifier
+	if _, local := d.be.(*embedded); local {
+		bell = ring.NewLocalNotifier()
 	}
+	var err error
 	q.r, err = d.be.createQueue(driver.QueueOptions{Depth: cfg.depth, Classes: cfg.classes,
-		CopyMode: cfg.copyMode, Weight: cfg.weight}, bell)
+		CopyMode: cfg.copyMode, Weight: cfg.weight, CQNotifier: bell})
 	if err != nil {
-		bell.Close()
 		return nil, err
 	}
-	q.cqBell = bell
 	if q.sq, err = ring.NewProducer(q.r.sq); err == nil {
 		q.cq, err = ring.NewConsumer(q.r.cq)
 	}
 	if err != nil {
 		d.be.destroyQueue(q.r.handle)
 		q.r.release()
-		bell.Close()
 		return nil, err
 	}
 	q.sq.SetNotifier(q.r.doorbell)
-	q.cq.SetNotifier(bell)
+	if bell != nil {
+		q.cq.SetNotifier(bell)
+	}
 	q.scratch = newReaper()
 	// The device holds at most a CQ's worth of jobs and the SQ another ring's worth.
 	n := 2 * cfg.depth
@@ -464,7 +464,6 @@ func (q *Queue) Close() error {
 	q.failAll(ErrClosed) // only if the driver could not post their completions
 	q.r.release()
 	q.reapMu.Unlock()
-	q.cqBell.Close()
 	q.dev.forget(q)
 	return err
 }

@@ -240,6 +240,7 @@ func (q *Queue) reap() {
 		spin = 0
 	}
 	sp := spinner{spin: spin}
+	delivered := false
 	for {
 		q.reapMu.Lock()
 		n, err := q.drain()
@@ -251,6 +252,7 @@ func (q *Queue) reap() {
 		if n > 0 {
 			q.reapMu.Unlock()
 			sp = spinner{spin: spin}
+			delivered = true
 			continue
 		}
 		if q.stopping.Load() && (q.released.Load() || q.inflight.Load() == 0) {
@@ -270,6 +272,16 @@ func (q *Queue) reap() {
 			if q.cfg.reap == ReapPoll {
 				runtime.Gosched()
 			}
+			continue
+		}
+		if delivered {
+			// Let the goroutines just woken run before this one sleeps: a
+			// sleep on the ring's futex is a system call that keeps the P,
+			// and the woken goroutines queued behind it would wait for
+			// sysmon to take the P back.
+			q.reapMu.Unlock()
+			delivered = false
+			runtime.Gosched()
 			continue
 		}
 		// Sleep. With pollers reaping, the ring stays unarmed and the last of

@@ -13,6 +13,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
 	"testing"
@@ -20,11 +21,13 @@ import (
 
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/ring"
+	"github.com/accelq/accelq/sim"
 )
 
 // syncCase is one synchronous operation: on the device, and in software.
 type syncCase struct {
 	name     string
+	job      sim.Job // what the timing model sees of it
 	setup    func(b *testing.B, d *Device, q *Queue) (dev func() error)
 	software func() error
 }
@@ -35,6 +38,7 @@ func syncCases(b *testing.B) []syncCase {
 	var cases []syncCase
 	cases = append(cases, syncCase{
 		name: "submit-wait/nop",
+		job:  sim.Job{Op: ring.OpNop},
 		setup: func(b *testing.B, d *Device, q *Queue) func() error {
 			j := &Job{Op: ring.OpNop}
 			return func() error {
@@ -48,6 +52,7 @@ func syncCases(b *testing.B) []syncCase {
 	})
 	cases = append(cases, syncCase{
 		name: "submit-wait/sha256-4KiB",
+		job:  sim.Job{Op: ring.OpSHA256, Bytes: 4096},
 		setup: func(b *testing.B, d *Device, q *Queue) func() error {
 			src, err := d.Alloc(4096)
 			if err != nil {
@@ -70,6 +75,7 @@ func syncCases(b *testing.B) []syncCase {
 	})
 	cases = append(cases, syncCase{
 		name: "digest/sha256-4KiB",
+		job:  sim.Job{Op: ring.OpSHA256, Bytes: 4096},
 		setup: func(b *testing.B, d *Device, q *Queue) func() error {
 			return func() error {
 				_, err := q.Digest(context.Background(), crypto.SHA256, msg4k)
@@ -87,6 +93,7 @@ func syncCases(b *testing.B) []syncCase {
 		out := make([]byte, 0, n+16)
 		cases = append(cases, syncCase{
 			name: fmt.Sprintf("aead-seal/%s", sizeName(n)),
+			job:  sim.Job{Op: ring.OpAESGCMSeal, Bytes: n},
 			setup: func(b *testing.B, d *Device, q *Queue) func() error {
 				key, err := d.ImportKey(device.KeyAES, k)
 				if err != nil {
@@ -108,6 +115,7 @@ func syncCases(b *testing.B) []syncCase {
 	digest := sha256.Sum256(msg4k)
 	cases = append(cases, syncCase{
 		name: "signer/ecdsa-p256",
+		job:  sim.Job{Op: ring.OpECDSASign, KeyBits: 256, Bytes: 32},
 		setup: func(b *testing.B, d *Device, q *Queue) func() error {
 			key, err := d.ImportPrivateKey(priv)
 			if err != nil {
@@ -120,6 +128,30 @@ func syncCases(b *testing.B) []syncCase {
 			return func() error { _, err := s.Sign(rand.Reader, digest[:], crypto.SHA256); return err }
 		},
 		software: func() error { _, err := ecdsa.SignASN1(rand.Reader, priv, digest[:]); return err },
+	})
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cases = append(cases, syncCase{
+		name: "signer/rsa-2048-pss",
+		job:  sim.Job{Op: ring.OpRSASignPSS, KeyBits: 2048, Bytes: 32},
+		setup: func(b *testing.B, d *Device, q *Queue) func() error {
+			key, err := d.ImportPrivateKey(rsaKey)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := NewSigner(q, key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+			return func() error { _, err := s.Sign(rand.Reader, digest[:], opts); return err }
+		},
+		software: func() error {
+			_, err := rsa.SignPSS(rand.Reader, rsaKey, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+			return err
+		},
 	})
 	return cases
 }
@@ -136,26 +168,43 @@ func sizeName(n int) string {
 
 // BenchmarkSync: one job at a time on a default queue (NewQueue with no
 // options but the depth the README shows), embedded on the ideal and qat-gen4
-// profiles and across processes through acceld on ideal. overhead-ns/op is
-// the round trip less the same operation in software, measured in the same run.
+// profiles and across processes through acceld on ideal; and on queues that
+// sleep at once (ReapInterrupt), where every job costs one wake-up.
+//
+// Metrics: software-ns/op is the same operation in software in the same run;
+// model-ns/op is the modelled latency of the job on an idle device (0 on
+// ideal); overhead-ns/op is the round trip less the larger of the two, since
+// the device computes while the model's time runs: what accelq adds.
 func BenchmarkSync(b *testing.B) {
 	type target struct {
-		name string
-		open func(b *testing.B) *Device
+		name    string
+		profile string
+		remote  bool
+		opts    []QueueOption
 	}
 	targets := []target{
-		{"embedded/ideal", func(b *testing.B) *Device { return mustOpen(b, WithEmbedded("ideal")) }},
-		{"embedded/qat-gen4", func(b *testing.B) *Device { return mustOpen(b, WithEmbedded("qat-gen4")) }},
-		{"acceld/ideal", func(b *testing.B) *Device {
-			dm := startDaemon(b, "--profile", "ideal")
-			return mustOpen(b, WithSocket(dm.socket))
-		}},
+		{name: "embedded/ideal", profile: "ideal"},
+		{name: "embedded/qat-gen4", profile: "qat-gen4"},
+		{name: "acceld/ideal", profile: "ideal", remote: true},
+		{name: "embedded/ideal/sleeping", profile: "ideal", opts: []QueueOption{WithReap(ReapInterrupt)}},
+		{name: "acceld/ideal/sleeping", profile: "ideal", remote: true, opts: []QueueOption{WithReap(ReapInterrupt)}},
 	}
 	for _, tg := range targets {
 		b.Run(tg.name, func(b *testing.B) {
-			d := tg.open(b)
+			var d *Device
+			if tg.remote {
+				dm := startDaemon(b, "--profile", tg.profile)
+				d = mustOpen(b, WithSocket(dm.socket))
+			} else {
+				d = mustOpen(b, WithEmbedded(tg.profile))
+			}
 			defer d.Close()
-			q, err := d.NewQueue(WithDepth(64))
+			prof, err := sim.LoadProfile(tg.profile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			model := sim.NewModel(prof)
+			q, err := d.NewQueue(append([]QueueOption{WithDepth(64)}, tg.opts...)...)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -181,10 +230,12 @@ func BenchmarkSync(b *testing.B) {
 					for range b.N {
 						c.software()
 					}
-					soft := time.Since(t0)
 					n := float64(b.N)
-					b.ReportMetric(float64(soft.Nanoseconds())/n, "software-ns/op")
-					b.ReportMetric(float64((dev-soft).Nanoseconds())/n, "overhead-ns/op")
+					soft := float64(time.Since(t0).Nanoseconds()) / n
+					lat := float64(model.Costs(c.job).Latency().Nanoseconds())
+					b.ReportMetric(soft, "software-ns/op")
+					b.ReportMetric(lat, "model-ns/op")
+					b.ReportMetric(float64(dev.Nanoseconds())/n-max(soft, lat), "overhead-ns/op")
 				})
 			}
 		})
