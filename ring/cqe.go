@@ -32,7 +32,8 @@ const (
 	// CQETimingOnly: the device ran in timing-only mode; the output is not valid.
 	CQETimingOnly CQEFlag = 1 << 1
 	// CQEHostLimited: the job completed later than the timing model allowed
-	// because the host could not compute it in time.
+	// because of the host: it could not compute the job in time, or the
+	// device's front end posted the completion late.
 	CQEHostLimited CQEFlag = 1 << 2
 )
 

@@ -22,7 +22,26 @@
 // stops reaping stalls only itself. Every accepted SQE yields exactly one CQE,
 // whatever faults are injected.
 //
-// When every queue is empty the device sets NEED_WAKEUP on each SQ and sleeps on
-// all the queues' doorbells at once (an edge-triggered epoll set); a client rings
-// its queue's doorbell only when the flag is set.
+// The front end works in rounds: it takes finished computations and control
+// requests, posts what the model says is due, and fetches from each queue a
+// burst of SQEs (32 per unit of weight) with one copy out of the ring and one
+// head update. A round's completions for a queue are staged privately and
+// written to its CQ with one copy and one tail update, before the SQEs they
+// make room for are consumed. A completion the front end reaches more than
+// 20 us after its modelled time is flagged ring.CQEHostLimited and counted as
+// late; [device.Stats] also reports how much of its time the front end spent
+// in rounds with work, so that a measurement can tell a rate the model set
+// from one the framework set.
+//
+// With nothing to do the front end polls for [DefaultSpin] (a client that
+// submits again meanwhile pays no wake-up), yielding its P now and then; while
+// jobs compute on the workers and no P is spare it sleeps at once, leaving the
+// CPU to them. Asleep, it has set NEED_WAKEUP on every SQ; a client rings its
+// queue's doorbell only when the flag is set. Wakers in this process (a
+// worker, a control request, an embedded client through [device.Kicker]) wake
+// it through a channel, with no system call; a doorbell eventfd, rung from
+// another process, through a watcher goroutine parked in the runtime's
+// poller. Only a sleep until a modelled completion less than 2 ms away is
+// taken in ppoll, whose timeout, unlike the runtime's, is finer than a
+// millisecond.
 package sim

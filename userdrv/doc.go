@@ -15,6 +15,17 @@
 // [Job] by its callback or by waking [Job.Wait]. A buffer stays in use until its
 // job completes; [Buffer.Free] before then returns it to the pool only after.
 //
+// A goroutine that waits for a job ([Job.Wait], a typed call, a face) reaps
+// the completion ring itself before it sleeps, for the queue's spin time
+// ([WithSpin], default [DefaultSpin]), as liburing's wait looks at the ring
+// before it enters the kernel: a synchronous job that completes within that
+// time costs no wake-up and no hop through the reaper, and completions of other
+// jobs it meets are delivered on its way. Past the spin time it sleeps and the
+// reaper goroutine delivers. Nothing on the data path sleeps in a system call
+// that holds the Go scheduler's P: an embedded device wakes its clients
+// through channels, so the device's goroutines and the client's share two
+// cores without waiting for sysmon.
+//
 // When the device cannot run a job (it does not offer the operation, the ring is
 // full, the device failed it) a queue with [FallbackAuto] runs it in software
 // with the same code the simulated device runs, flags it with

@@ -129,8 +129,9 @@ type Queue struct {
 	reaped       chan struct{}
 	reapMu       sync.Mutex // held by whoever reaps: cq's consumer side, scratch, pollers
 	scratch      *reaper
-	pollers      int  // goroutines reaping while they wait for a job, under reapMu
-	reaperAsleep bool // the reaper goroutine sleeps on the CQ notifier, under reapMu
+	pollers      int                           // goroutines reaping while they wait for a job, under reapMu
+	reaperAsleep bool                          // the reaper goroutine sleeps on the CQ notifier, under reapMu
+	waitSpin     [ring.NumClasses]atomic.Int64 // how long a waiter polls for a job of each class (learn)
 	batchMu      sync.Mutex
 	batch        []*Job // scratch for SubmitBatch
 
@@ -145,6 +146,9 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 		o(&cfg)
 	}
 	q := &Queue{dev: d, cfg: cfg, reaped: make(chan struct{})}
+	for i := range q.waitSpin {
+		q.waitSpin[i].Store(int64(cfg.spin))
+	}
 	if d.be == nil {
 		q.cfg.fallback = SoftwareOnly // no device: nothing else is possible
 		close(q.reaped)

@@ -3,6 +3,7 @@ package userdrv
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/accelq/accelq/internal/spin"
@@ -176,13 +177,15 @@ func (q *Queue) poll(j *Job) bool {
 	if q.cfg.spin <= 0 || q.cq == nil || q.cfg.reap == ReapManual || q.cfg.reap == ReapInterrupt {
 		return false // the caller reaps, or the queue sleeps at once
 	}
-	sp := spinner{spin: q.cfg.spin}
+	class, _ := j.Op.Class()
+	budget := &q.waitSpin[class]
+	sp := spinner{spin: time.Duration(budget.Load())}
 	if q.cfg.reap == ReapPoll {
 		// The reaper never sleeps and reaps as fast as this goroutine could:
 		// watch the job instead of contending for the ring.
 		for j.state.Load() == jobInFlight && sp.more() {
 		}
-		return j.state.Load() != jobInFlight
+		return q.learn(budget, j)
 	}
 	q.reapMu.Lock()
 	if q.stopping.Load() {
@@ -211,7 +214,26 @@ func (q *Queue) poll(j *Job) bool {
 	if err != nil {
 		q.lose(err)
 	}
-	return j.state.Load() != jobInFlight
+	return q.learn(budget, j)
+}
+
+// learn adapts a class's polling time to what polling achieved, as an
+// adaptive mutex does: a job that completed while its waiter polled keeps the
+// full spin time for the next; one that outlasted it halves the next one's,
+// down to a sixteenth, so that waiting for jobs far longer than the spin time
+// (an RSA signature computed in software, a large compression) does not burn
+// a core that a computation on a hyperthread sibling could use, while every
+// wait still polls a little and notices when jobs get quick again. It reports
+// whether j completed.
+func (q *Queue) learn(budget *atomic.Int64, j *Job) bool {
+	done := j.state.Load() != jobInFlight
+	full := int64(q.cfg.spin)
+	if done {
+		budget.Store(full)
+	} else if b := budget.Load(); b > full/16 {
+		budget.Store(max(b/2, full/16))
+	}
+	return done
 }
 
 // handBack arms the ring for the sleeping reaper, delivering first whatever
@@ -235,12 +257,21 @@ func (q *Queue) handBack() error {
 // closed and drained.
 func (q *Queue) reap() {
 	defer close(q.reaped)
-	spin := q.cfg.spin
+	full := q.cfg.spin
 	if q.cfg.reap == ReapInterrupt {
-		spin = 0
+		full = 0
 	}
+	// The reaper's spin time adapts as a waiter's does (learn): a spin that
+	// ends in a completion keeps the full time, one that ends in sleep halves
+	// the next.
+	spin := full
 	sp := spinner{spin: spin}
 	delivered := false
+	// Whether the driver is still there is a system call to ask (a remote
+	// one's socket), so it is asked after a sleep that brought nothing, not
+	// on every poll.
+	checkAlive := false
+	polls := 0
 	for {
 		q.reapMu.Lock()
 		n, err := q.drain()
@@ -251,6 +282,9 @@ func (q *Queue) reap() {
 		}
 		if n > 0 {
 			q.reapMu.Unlock()
+			if sp.n > 0 {
+				spin = full // the spin found completions
+			}
 			sp = spinner{spin: spin}
 			delivered = true
 			continue
@@ -262,15 +296,18 @@ func (q *Queue) reap() {
 			q.reapMu.Unlock()
 			return
 		}
-		if !q.dev.be.alive() {
+		if checkAlive && !q.dev.be.alive() {
 			q.reapMu.Unlock()
 			q.lose(ErrDeviceLost)
 			return
 		}
+		checkAlive = false
 		if q.cfg.reap == ReapPoll || (q.pollers == 0 && spin > 0 && sp.more()) {
 			q.reapMu.Unlock()
 			if q.cfg.reap == ReapPoll {
 				runtime.Gosched()
+				polls++
+				checkAlive = polls%4096 == 0 // a reaper that never sleeps asks now and then
 			}
 			continue
 		}
@@ -311,7 +348,11 @@ func (q *Queue) reap() {
 			q.lose(fmt.Errorf("%w: completion wake-up: %v", ErrDeviceLost, err))
 			return
 		}
+		if sp.n > 0 {
+			spin = max(spin/2, full/16) // the spin ended in sleep
+		}
 		sp = spinner{spin: spin}
+		checkAlive = true
 	}
 }
 
