@@ -70,6 +70,16 @@ func (d *Device) fetchBurst(q *queue, now time.Duration, max int) int {
 		q.broken(err)
 		return 0
 	}
+	if n == 0 {
+		return 0
+	}
+	// The rings' indices keep two promises to a client that compares them:
+	// no more jobs accepted and not completed than the queue's limit, so the
+	// completions of earlier jobs are written before the entries they made
+	// room for are consumed (here); and a completion means its entry's slot
+	// is free again, so this burst's own completions are written only after
+	// the head moves past its entries (at the next burst, or the round's end).
+	d.flushStage(q)
 	taken := 0
 	for ; taken < n; taken++ {
 		j := d.newJob(q)
@@ -84,10 +94,6 @@ func (d *Device) fetchBurst(q *queue, now time.Duration, max int) int {
 		d.start(j, now, decodeErr)
 	}
 	if taken > 0 {
-		// Completions become visible before the entries they make room for
-		// are consumed: a client comparing the rings' indices never sees
-		// more jobs accepted and not completed than the queue's limit.
-		d.flushStage(q)
 		q.sq.Advance(taken)
 	}
 	if taken < n {
