@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/internal/testutil"
 	"github.com/accelq/accelq/ring"
 	"github.com/accelq/accelq/sim"
 )
@@ -264,20 +265,10 @@ func BenchmarkCopyMode(b *testing.B) {
 	}{{"zero-copy", false}, {"copy", true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			for _, size := range []int{64, 1 << 10, 16 << 10, 256 << 10} {
-				b.Run(sizeName(size), func(b *testing.B) { benchmarkSeal(b, mode.copy, size) })
+				b.Run(testutil.SizeName(size), func(b *testing.B) { benchmarkSeal(b, mode.copy, size) })
 			}
 		})
 	}
-}
-
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 func benchmarkSeal(b *testing.B, copyMode bool, size int) {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/internal/testutil"
 	"github.com/accelq/accelq/ring"
 )
 
@@ -103,7 +104,7 @@ func fidelityCells(b *testing.B, p *Profile) []fidelityCell {
 				if !ok {
 					b.Fatalf("%s: no job shape for %v", p.Name, o)
 				}
-				cell.name = fmt.Sprintf("%v/%s", o, sizeName(n))
+				cell.name = fmt.Sprintf("%v/%s", o, testutil.SizeName(n))
 				cells = append(cells, cell)
 			}
 		case ring.ClassAsymmetric:
@@ -119,13 +120,6 @@ func fidelityCells(b *testing.B, p *Profile) []fidelityCell {
 		}
 	}
 	return cells
-}
-
-func sizeName(n int) string {
-	if n >= 1<<10 && n%(1<<10) == 0 {
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 // dataCell shapes a symmetric or compression job of n source bytes.

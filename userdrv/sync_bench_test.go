@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/internal/testutil"
 	"github.com/accelq/accelq/ring"
 	"github.com/accelq/accelq/sim"
 )
@@ -92,7 +93,7 @@ func syncCases(b *testing.B) []syncCase {
 		gcm, _ := cipher.NewGCM(blk)
 		out := make([]byte, 0, n+16)
 		cases = append(cases, syncCase{
-			name: fmt.Sprintf("aead-seal/%s", sizeName(n)),
+			name: fmt.Sprintf("aead-seal/%s", testutil.SizeName(n)),
 			job:  sim.Job{Op: ring.OpAESGCMSeal, Bytes: n},
 			setup: func(b *testing.B, d *Device, q *Queue) func() error {
 				key, err := d.ImportKey(device.KeyAES, k)
@@ -154,16 +155,6 @@ func syncCases(b *testing.B) []syncCase {
 		},
 	})
 	return cases
-}
-
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 // BenchmarkSync: one job at a time on a default queue (NewQueue with no

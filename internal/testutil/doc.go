@@ -1,0 +1,3 @@
+// Package testutil holds what the tests and benchmarks of several accelq
+// packages share.
+package testutil
