@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/accelq/accelq/ring"
 )
@@ -96,11 +97,17 @@ func (j *Job) Wait(ctx context.Context) error {
 	if j.state.Load() == jobIdle {
 		return j.Err // never submitted, or already collected
 	}
-	if q := j.q; q != nil && j.state.Load() == jobInFlight && ctx.Err() == nil {
-		q.poll(j)
+	q := j.q
+	var polled bool
+	var start time.Time
+	if q != nil && j.state.Load() == jobInFlight && ctx.Err() == nil {
+		polled, start = q.poll(j)
 	}
 	select {
 	case <-j.Done():
+		if polled {
+			q.learn(j, time.Since(start))
+		}
 		j.state.Store(jobIdle)
 		return j.Err
 	case <-ctx.Done():

@@ -3,7 +3,6 @@ package userdrv
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/accelq/accelq/internal/spin"
@@ -171,26 +170,27 @@ func (s *spinner) more() bool {
 }
 
 // poll reaps on the calling goroutine while j is in flight, for up to the
-// queue's spin time, and reports whether j completed meanwhile. Callbacks and
-// waiters of other jobs whose completions it meets run or are woken here.
-func (q *Queue) poll(j *Job) bool {
+// time its class's waiters poll (learn adapts it), and reports whether it
+// polled, and when it started. Callbacks and waiters of other jobs whose
+// completions it meets run or are woken here.
+func (q *Queue) poll(j *Job) (polled bool, start time.Time) {
 	if q.cfg.spin <= 0 || q.cq == nil || q.cfg.reap == ReapManual || q.cfg.reap == ReapInterrupt {
-		return false // the caller reaps, or the queue sleeps at once
+		return false, time.Time{} // the caller reaps, or the queue sleeps at once
 	}
 	class, _ := j.Op.Class()
-	budget := &q.waitSpin[class]
-	sp := spinner{spin: time.Duration(budget.Load())}
+	start = time.Now()
+	sp := spinner{spin: time.Duration(q.waitSpin[class].Load()), until: start.Add(time.Duration(q.waitSpin[class].Load()))}
 	if q.cfg.reap == ReapPoll {
 		// The reaper never sleeps and reaps as fast as this goroutine could:
 		// watch the job instead of contending for the ring.
 		for j.state.Load() == jobInFlight && sp.more() {
 		}
-		return q.learn(budget, j)
+		return true, start
 	}
 	q.reapMu.Lock()
 	if q.stopping.Load() {
 		q.reapMu.Unlock()
-		return false
+		return false, time.Time{}
 	}
 	q.pollers++
 	q.cq.Disarm() // the device need wake nobody while we reap
@@ -214,26 +214,30 @@ func (q *Queue) poll(j *Job) bool {
 	if err != nil {
 		q.lose(err)
 	}
-	return q.learn(budget, j)
+	return true, start
 }
 
-// learn adapts a class's polling time to what polling achieved, as an
-// adaptive mutex does: a job that completed while its waiter polled keeps the
-// full spin time for the next; one that outlasted it halves the next one's,
-// down to a sixteenth, so that waiting for jobs far longer than the spin time
-// (an RSA signature computed in software, a large compression) does not burn
-// a core that a computation on a hyperthread sibling could use, while every
-// wait still polls a little and notices when jobs get quick again. It reports
-// whether j completed.
-func (q *Queue) learn(budget *atomic.Int64, j *Job) bool {
-	done := j.state.Load() != jobInFlight
-	full := int64(q.cfg.spin)
-	if done {
-		budget.Store(full)
-	} else if b := budget.Load(); b > full/16 {
-		budget.Store(max(b/2, full/16))
+// learn adapts how long waiters poll for jobs of j's class to how long j
+// took to complete once its waiter began to wait, as an adaptive mutex
+// adapts its spinning: a job done within twice the queue's spin time keeps
+// the full time for the next (had it been polled a little longer it would
+// have cost no wake-up); one that took more than four times halves it, down
+// to a sixteenth, so that waiting for jobs far longer than the spin time (an
+// RSA signature computed in software, a large compression) does not burn a
+// core that a computation on a hyperthread sibling could use, while every
+// wait still polls a little and notices when jobs get quick again.
+func (q *Queue) learn(j *Job, waited time.Duration) {
+	class, _ := j.Op.Class()
+	budget := &q.waitSpin[class]
+	full := q.cfg.spin
+	switch {
+	case waited <= 2*full:
+		budget.Store(int64(full))
+	case waited > 4*full:
+		if b := time.Duration(budget.Load()); b > full/16 {
+			budget.Store(int64(max(b/2, full/16)))
+		}
 	}
-	return done
 }
 
 // handBack arms the ring for the sleeping reaper, delivering first whatever
