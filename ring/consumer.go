@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/internal/spin"
-	"github.com/accelq/accelq/internal/unix"
 )
 
 // Consumer is the reading side of a ring. It is not safe for concurrent use.
@@ -167,20 +166,14 @@ func (c *Consumer) Interrupt() error {
 	return c.notifier.Notify()
 }
 
-// Park sleeps on the ring's notifier until the producer (or Interrupt) wakes
-// it, or for at most timeout (forever if negative), whether or not the ring is
-// armed. It reads nothing of the consumer's own state, so it may run while
-// another goroutine that holds the consumer reaps the ring: a reaper that
-// armed the ring with ArmFor, and then let a goroutine waiting for one job
-// reap in its stead, sleeps here until that goroutine hands the ring back.
-// It may return early; callers re-check.
+// Park sleeps on the ring's notifier, for a consumer that armed the ring with
+// ArmFor and let go of it meanwhile, until the producer (or Interrupt) wakes
+// it or timeout passes (forever if negative); if the flag is already clear,
+// it was woken before it slept, and Park returns at once. It reads nothing of
+// the consumer's own state, so it may run while another goroutine that holds
+// the consumer reaps the ring. It may return early; callers re-check.
 func (c *Consumer) Park(timeout time.Duration) error {
 	atomic.AddUint64(dword(c.mem, offSleeps), 1)
-	if _, ok := c.notifier.(futexNotifier); ok {
-		// Sleep on the flags word as it is: woken by a producer's wake, or by
-		// anything that changes the word (arming, disarming).
-		return unix.FutexWait(c.flagsp, atomic.LoadUint32(c.flagsp), timeout)
-	}
 	return c.notifier.Wait(c.flagsp, timeout)
 }
 

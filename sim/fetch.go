@@ -80,6 +80,9 @@ func (d *Device) fetchBurst(q *queue, now time.Duration, max int) int {
 	// is free again, so this burst's own completions are written only after
 	// the head moves past its entries (at the next burst, or the round's end).
 	d.flushStage(q)
+	if q.state != queueActive {
+		return 0 // writing the completions found the CQ corrupt
+	}
 	taken := 0
 	for ; taken < n; taken++ {
 		j := d.newJob(q)

@@ -133,20 +133,6 @@ func (q *queue) Kick() { q.dev.kick() }
 // its queue's doorbell, a worker finishes, a control request arrives or the
 // next deadline nears.
 func (d *Device) sleep() {
-	for _, q := range d.queues {
-		if q.state != queueActive {
-			continue
-		}
-		empty, err := q.sq.Arm()
-		if err != nil {
-			q.broken(err)
-			continue
-		}
-		if !empty {
-			d.disarm()
-			return
-		}
-	}
 	timeout := d.cfg.maxSleep
 	if d.waiting.Len() > 0 {
 		timeout = min(timeout, max(d.waiting.next()-d.clock.Now()-timerSlack, 0))
@@ -159,7 +145,29 @@ func (d *Device) sleep() {
 	if timeout < preciseBelow {
 		mode = sleepPrecise
 	}
+	// Published before the SQs are armed: a client that sees NEED_WAKEUP
+	// kicks, and its kick must find the loop's mode, not awake, or it does
+	// nothing. A kick that lands before the loop sleeps leaves a token on
+	// the wake channel or an edge on the bell, and the sleep ends at once.
 	d.sleeping.Store(mode)
+	for _, q := range d.queues {
+		if q.state != queueActive {
+			continue
+		}
+		empty, err := q.sq.Arm()
+		if err != nil {
+			q.broken(err)
+			continue
+		}
+		if !empty {
+			d.sleeping.Store(awake)
+			d.disarm()
+			return
+		}
+	}
+	if testHookArmed != nil {
+		testHookArmed()
+	}
 	if d.inboxN.Load() == 0 && timeout > 0 {
 		d.sleeps++
 		if mode == sleepPrecise {
@@ -171,6 +179,10 @@ func (d *Device) sleep() {
 	d.sleeping.Store(awake)
 	d.disarm()
 }
+
+// testHookArmed, if set, runs between arming the SQs and sleeping: tests
+// widen that window.
+var testHookArmed func()
 
 // sleepLong waits on the wake channel for at most timeout.
 func (d *Device) sleepLong(timeout time.Duration) {

@@ -101,7 +101,7 @@ func (j *Job) Wait(ctx context.Context) error {
 	var polled bool
 	var start time.Time
 	if q != nil && j.state.Load() == jobInFlight && ctx.Err() == nil {
-		polled, start = q.poll(j)
+		polled, start = q.poll(ctx, j)
 	}
 	select {
 	case <-j.Done():

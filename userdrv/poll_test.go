@@ -161,3 +161,75 @@ func TestCloseWithWaiters(t *testing.T) {
 		}
 	}
 }
+
+// TestClosePollersUnmapped: Close does not unmap the rings while goroutines
+// in Job.Wait still poll them (they read the CQ's indices without the reap
+// lock): it waits for them to leave. Before, this faulted at once.
+func TestClosePollersUnmapped(t *testing.T) {
+	d, _ := openStopped(t) // nothing completes: the waiters poll until Close
+	for round := 0; round < 30; round++ {
+		q, err := d.NewQueue(WithDepth(64), WithSpin(time.Second), WithFallback(DeviceOnly))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 32
+		waited := make(chan error, n)
+		var bufs []*Buffer
+		for i := 0; i < n; i++ {
+			src, dst := alloc(t, d, 64), alloc(t, d, 32)
+			bufs = append(bufs, src, dst)
+			j := &Job{Op: ring.OpSHA256, Src: All(src), Dst: All(dst)}
+			if err := q.Submit(j); err != nil {
+				t.Fatal(err)
+			}
+			go func() { waited <- j.Wait(context.Background()) }()
+		}
+		time.Sleep(time.Millisecond) // every waiter polls
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			<-waited
+		}
+		for _, b := range bufs {
+			b.Free()
+		}
+	}
+}
+
+// TestRemoteReaperWakeNotLost: through acceld, with a reaper that sleeps at
+// once, every completion is delivered by a wake-up, none by the reaper's
+// sleep running out. Each job is timed against that bound, which a test
+// build raises to 5 s so that only a lost wake-up can reach it.
+func TestRemoteReaperWakeNotLost(t *testing.T) {
+	defer setReapBound(5 * time.Second)()
+	dm := startDaemon(t, "--profile", "ideal")
+	d, err := Open(WithSocket(dm.socket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	q, err := d.NewQueue(WithDepth(16), WithSpin(0), WithFallback(DeviceOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	src, dst := alloc(t, d, 64), alloc(t, d, 32)
+	const jobs = 20000
+	for i := 0; i < jobs; i++ {
+		j := &Job{Op: ring.OpSHA256, Src: All(src), Dst: All(dst)}
+		if err := q.Submit(j); err != nil {
+			t.Fatal(err)
+		}
+		// Vary when the waiter parks against when the completion arrives.
+		for t0, gap := time.Now(), time.Duration(i%1000)*10*time.Nanosecond; time.Since(t0) < gap; {
+		}
+		t0 := time.Now()
+		if err := j.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if el := time.Since(t0); el > 2*time.Second {
+			t.Fatalf("job %d: delivered %v after it was waited for: a wake-up was lost", i, el)
+		}
+	}
+}

@@ -130,6 +130,8 @@ type Queue struct {
 	reapMu       sync.Mutex // held by whoever reaps: cq's consumer side, scratch, pollers
 	scratch      *reaper
 	pollers      int                           // goroutines reaping while they wait for a job, under reapMu
+	pollersGone  *sync.Cond                    // on reapMu: signalled when pollers falls to zero
+	reaperWake   chan struct{}                 // wakes a reaper asleep with the ring unarmed (pollers were reaping)
 	reaperAsleep bool                          // the reaper goroutine sleeps on the CQ notifier, under reapMu
 	waitSpin     [ring.NumClasses]atomic.Int64 // how long a waiter polls for a job of each class (learn)
 	batchMu      sync.Mutex
@@ -149,6 +151,8 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 	for i := range q.waitSpin {
 		q.waitSpin[i].Store(int64(cfg.spin))
 	}
+	q.pollersGone = sync.NewCond(&q.reapMu)
+	q.reaperWake = make(chan struct{}, 1)
 	if d.be == nil {
 		q.cfg.fallback = SoftwareOnly // no device: nothing else is possible
 		close(q.reaped)
@@ -413,7 +417,17 @@ func (q *Queue) flushUnfetched() {
 func (q *Queue) interruptUntil(done func() bool) {
 	for pause := 50 * time.Microsecond; !done(); pause = min(2*pause, 5*time.Millisecond) {
 		q.cq.Interrupt()
+		q.wakeReaper()
 		time.Sleep(pause)
+	}
+}
+
+// wakeReaper wakes a reaper asleep with the ring unarmed, or its next such
+// sleep.
+func (q *Queue) wakeReaper() {
+	select {
+	case q.reaperWake <- struct{}{}:
+	default:
 	}
 }
 
@@ -461,6 +475,12 @@ func (q *Queue) Close() error {
 		// A goroutine reaping while it waits may be in a drain: it sees
 		// stopping once it has the lock and touches the ring no more.
 		q.reapMu.Lock()
+	}
+	// Pollers read the ring's indices without reapMu (Pending): they must
+	// all have seen stopping and left before the rings are unmapped. None
+	// registers any more: poll checks stopping under reapMu.
+	for q.pollers > 0 {
+		q.pollersGone.Wait()
 	}
 	if err == nil {
 		q.flushUnfetched()

@@ -1,8 +1,10 @@
 package userdrv
 
 import (
+	"context"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/accelq/accelq/internal/spin"
@@ -21,9 +23,11 @@ import (
 // completes within the queue's spin time is seen by the goroutine that wants
 // it, on its own CPU, with no wake-up and no hop through another goroutine.
 // While such pollers are there the reaper goroutine sleeps, and the ring is
-// not armed, so the device wakes nobody; the last poller to leave arms the
-// ring again for the sleeping reaper, which then delivers what comes to the
-// jobs' channels and callbacks.
+// not armed, so the device wakes nobody; the last poller to leave wakes the
+// sleeping reaper, which arms the ring and then delivers what comes to the
+// jobs' channels and callbacks. Whoever reaps runs the callbacks it meets,
+// with the queue's reap lock held: a callback must not wait for another job
+// of its queue.
 //
 // The reaper goroutine spins for the spin time after its last completion and
 // then sleeps on an eventfd the device signals, parked in the runtime's
@@ -150,6 +154,7 @@ type spinner struct {
 	n     int
 	spin  time.Duration
 	until time.Time
+	ctx   context.Context // if set, its end stops the spin
 }
 
 // more reports whether the loop may poll once more.
@@ -162,6 +167,9 @@ func (s *spinner) more() bool {
 	if s.n%256 == 0 {
 		runtime.Gosched()
 	}
+	if s.ctx != nil && s.ctx.Err() != nil {
+		return false
+	}
 	now := time.Now()
 	if s.until.IsZero() {
 		s.until = now.Add(s.spin)
@@ -173,13 +181,14 @@ func (s *spinner) more() bool {
 // time its class's waiters poll (learn adapts it), and reports whether it
 // polled, and when it started. Callbacks and waiters of other jobs whose
 // completions it meets run or are woken here.
-func (q *Queue) poll(j *Job) (polled bool, start time.Time) {
+func (q *Queue) poll(ctx context.Context, j *Job) (polled bool, start time.Time) {
 	if q.cfg.spin <= 0 || q.cq == nil || q.cfg.reap == ReapManual || q.cfg.reap == ReapInterrupt {
 		return false, time.Time{} // the caller reaps, or the queue sleeps at once
 	}
 	class, _ := j.Op.Class()
 	start = time.Now()
-	sp := spinner{spin: time.Duration(q.waitSpin[class].Load()), until: start.Add(time.Duration(q.waitSpin[class].Load()))}
+	budget := time.Duration(q.waitSpin[class].Load())
+	sp := spinner{spin: budget, until: start.Add(budget), ctx: ctx}
 	if q.cfg.reap == ReapPoll {
 		// The reaper never sleeps and reaps as fast as this goroutine could:
 		// watch the job instead of contending for the ring.
@@ -207,8 +216,16 @@ func (q *Queue) poll(j *Job) (polled bool, start time.Time) {
 	}
 	q.reapMu.Lock()
 	q.pollers--
-	if err == nil && q.pollers == 0 && q.reaperAsleep && !q.stopping.Load() {
-		err = q.handBack()
+	if q.pollers == 0 {
+		q.pollersGone.Broadcast()
+		if q.reaperAsleep && !q.stopping.Load() {
+			// The reaper sleeps with the ring unarmed: wake it, and it arms
+			// the ring itself before it sleeps again. (Arming on its behalf
+			// would race with its sleep: a device that cleared the flag again
+			// before the reaper's futex wait began leaves the word as the
+			// reaper read it, and the wait would not end.)
+			q.wakeReaper()
+		}
 	}
 	q.reapMu.Unlock()
 	if err != nil {
@@ -236,23 +253,6 @@ func (q *Queue) learn(j *Job, waited time.Duration) {
 	case waited > 4*full:
 		if b := time.Duration(budget.Load()); b > full/16 {
 			budget.Store(int64(max(b/2, full/16)))
-		}
-	}
-}
-
-// handBack arms the ring for the sleeping reaper, delivering first whatever
-// completions arrived before the flag was set. The caller holds reapMu.
-func (q *Queue) handBack() error {
-	for {
-		short, err := q.cq.ArmFor(1)
-		if err != nil {
-			return fmt.Errorf("%w: completion ring: %v", ErrDeviceLost, err)
-		}
-		if short {
-			return nil
-		}
-		if _, err := q.drain(); err != nil {
-			return err
 		}
 	}
 }
@@ -326,8 +326,9 @@ func (q *Queue) reap() {
 			continue
 		}
 		// Sleep. With pollers reaping, the ring stays unarmed and the last of
-		// them arms it for us (handBack); without, arm it now.
-		if q.pollers == 0 {
+		// them wakes us when it leaves; without, arm it now.
+		armed := q.pollers == 0
+		if armed {
 			short, err := q.cq.ArmFor(1)
 			if err != nil {
 				q.reapMu.Unlock()
@@ -341,7 +342,14 @@ func (q *Queue) reap() {
 		}
 		q.reaperAsleep = true
 		q.reapMu.Unlock()
-		err = q.cq.Park(50 * time.Millisecond) // a bound, to notice a lost device
+		bound := time.Duration(reapBound.Load()) // to notice a lost device
+		if armed {
+			err = q.cq.Park(bound)
+		} else {
+			// Only the last poller to leave (or Close) wakes an unarmed
+			// reaper, and both are in this process.
+			q.sleepUnarmed(bound)
+		}
 		q.reapMu.Lock()
 		q.reaperAsleep = false
 		if q.pollers == 0 {
@@ -357,6 +365,22 @@ func (q *Queue) reap() {
 		}
 		sp = spinner{spin: spin}
 		checkAlive = true
+	}
+}
+
+// reapBound is the longest a reaper sleeps before it looks whether the device
+// is still there.
+var reapBound atomic.Int64
+
+func init() { reapBound.Store(int64(50 * time.Millisecond)) }
+
+// sleepUnarmed waits for wakeReaper, for at most d.
+func (q *Queue) sleepUnarmed(d time.Duration) {
+	t := time.NewTimer(d)
+	select {
+	case <-q.reaperWake:
+		t.Stop()
+	case <-t.C:
 	}
 }
 

@@ -3,6 +3,7 @@ package unix
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -11,6 +12,7 @@ import (
 // EventFD is a Linux eventfd used as a doorbell between processes. It is
 // non-blocking; Wait parks the goroutine in the runtime's poller (see parker).
 type EventFD struct {
+	mu   sync.RWMutex // Signal against Close: a closed descriptor's number may be reused
 	fd   int
 	park *parker
 }
@@ -34,21 +36,33 @@ func EventFDFrom(fd int) (*EventFD, error) {
 }
 
 // FD returns the descriptor, for passing to another process.
-func (e *EventFD) FD() int { return e.fd }
+func (e *EventFD) FD() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.fd
+}
 
 // Dup returns a second, close-on-exec descriptor for the same eventfd.
 func (e *EventFD) Dup() (*EventFD, error) {
+	e.mu.RLock()
 	fd, err := unix.FcntlInt(uintptr(e.fd), unix.F_DUPFD_CLOEXEC, 0)
+	e.mu.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("eventfd dup: %w", err)
 	}
 	return &EventFD{fd: fd, park: newParker(fd)}, nil
 }
 
-// Signal adds one to the counter, waking a waiter.
+// Signal adds one to the counter, waking a waiter. After Close it does
+// nothing.
 func (e *EventFD) Signal() error {
 	var b [8]byte
 	binary.NativeEndian.PutUint64(b[:], 1)
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.fd < 0 {
+		return nil
+	}
 	_, err := unix.Write(e.fd, b[:])
 	if err != nil && err != unix.EAGAIN {
 		return fmt.Errorf("eventfd write: %w", err)
@@ -83,6 +97,8 @@ func (e *EventFD) Wait(timeout time.Duration) error {
 // afterwards, and a second Close does nothing, so a stale descriptor number is
 // never closed twice.
 func (e *EventFD) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.fd < 0 {
 		return nil
 	}
