@@ -122,20 +122,18 @@ type Queue struct {
 	slots  []*Job // the jobs in flight, by user data
 	closed atomic.Bool
 
-	inflight     atomic.Int64
-	stopping     atomic.Bool
-	released     atomic.Bool // destroyQueue succeeded: the device posted its last CQE and fetches no more
-	lost         atomic.Bool // the device went away and the reaper stopped: nothing reaps the rings any more
-	reaped       chan struct{}
-	reapMu       sync.Mutex // held by whoever reaps: cq's consumer side, scratch, pollers
-	scratch      *reaper
-	pollers      int                           // goroutines reaping while they wait for a job, under reapMu
-	pollersGone  *sync.Cond                    // on reapMu: signalled when pollers falls to zero
-	reaperWake   chan struct{}                 // wakes a reaper asleep with the ring unarmed (pollers were reaping)
-	reaperAsleep bool                          // the reaper goroutine sleeps on the CQ notifier, under reapMu
-	waitSpin     [ring.NumClasses]atomic.Int64 // how long a waiter polls for a job of each class (learn)
-	batchMu      sync.Mutex
-	batch        []*Job // scratch for SubmitBatch
+	inflight    atomic.Int64
+	stopping    atomic.Bool
+	released    atomic.Bool // destroyQueue succeeded: the device posted its last CQE and fetches no more
+	lost        atomic.Bool // the device went away and the reaper stopped: nothing reaps the rings any more
+	reaped      chan struct{}
+	reapMu      sync.Mutex // held by whoever reaps: cq's consumer side, scratch, pollers
+	scratch     *reaper
+	pollers     int                           // goroutines reaping while they wait for a job, under reapMu
+	pollersGone *sync.Cond                    // on reapMu: signalled when pollers falls to zero
+	waitSpin    [ring.NumClasses]atomic.Int64 // how long a waiter polls for a job of each class (learn)
+	batchMu     sync.Mutex
+	batch       []*Job // scratch for SubmitBatch
 
 	submitted, completed, failed, busy atomic.Uint64
 	fallbacks                          [numFallbackReasons]atomic.Uint64
@@ -152,7 +150,6 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 		q.waitSpin[i].Store(int64(cfg.spin))
 	}
 	q.pollersGone = sync.NewCond(&q.reapMu)
-	q.reaperWake = make(chan struct{}, 1)
 	if d.be == nil {
 		q.cfg.fallback = SoftwareOnly // no device: nothing else is possible
 		close(q.reaped)
@@ -417,17 +414,7 @@ func (q *Queue) flushUnfetched() {
 func (q *Queue) interruptUntil(done func() bool) {
 	for pause := 50 * time.Microsecond; !done(); pause = min(2*pause, 5*time.Millisecond) {
 		q.cq.Interrupt()
-		q.wakeReaper()
 		time.Sleep(pause)
-	}
-}
-
-// wakeReaper wakes a reaper asleep with the ring unarmed, or its next such
-// sleep.
-func (q *Queue) wakeReaper() {
-	select {
-	case q.reaperWake <- struct{}{}:
-	default:
 	}
 }
 

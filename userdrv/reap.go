@@ -22,12 +22,11 @@ import (
 // liburing's wait looks at the CQ before it enters the kernel: a job that
 // completes within the queue's spin time is seen by the goroutine that wants
 // it, on its own CPU, with no wake-up and no hop through another goroutine.
-// While such pollers are there the reaper goroutine sleeps, and the ring is
-// not armed, so the device wakes nobody; the last poller to leave wakes the
-// sleeping reaper, which arms the ring and then delivers what comes to the
-// jobs' channels and callbacks. Whoever reaps runs the callbacks it meets,
-// with the queue's reap lock held: a callback must not wait for another job
-// of its queue.
+// The reaper goroutine does not spin while such pollers are there; it sleeps
+// with the ring armed all the same, so that a completion nobody polls for
+// (a waiter that gave up, a callback job) wakes it. Whoever reaps runs the
+// callbacks it meets, with the queue's reap lock held: a callback must not
+// wait for another job of its queue.
 //
 // The reaper goroutine spins for the spin time after its last completion and
 // then sleeps on an eventfd the device signals, parked in the runtime's
@@ -202,7 +201,6 @@ func (q *Queue) poll(ctx context.Context, j *Job) (polled bool, start time.Time)
 		return false, time.Time{}
 	}
 	q.pollers++
-	q.cq.Disarm() // the device need wake nobody while we reap
 	q.reapMu.Unlock()
 	var err error
 	for err == nil && j.state.Load() == jobInFlight && !q.stopping.Load() && sp.more() {
@@ -218,14 +216,6 @@ func (q *Queue) poll(ctx context.Context, j *Job) (polled bool, start time.Time)
 	q.pollers--
 	if q.pollers == 0 {
 		q.pollersGone.Broadcast()
-		if q.reaperAsleep && !q.stopping.Load() {
-			// The reaper sleeps with the ring unarmed: wake it, and it arms
-			// the ring itself before it sleeps again. (Arming on its behalf
-			// would race with its sleep: a device that cleared the flag again
-			// before the reaper's futex wait began leaves the word as the
-			// reaper read it, and the wait would not end.)
-			q.wakeReaper()
-		}
 	}
 	q.reapMu.Unlock()
 	if err != nil {
@@ -325,37 +315,23 @@ func (q *Queue) reap() {
 			runtime.Gosched()
 			continue
 		}
-		// Sleep. With pollers reaping, the ring stays unarmed and the last of
-		// them wakes us when it leaves; without, arm it now.
-		armed := q.pollers == 0
-		if armed {
-			short, err := q.cq.ArmFor(1)
-			if err != nil {
-				q.reapMu.Unlock()
-				q.lose(fmt.Errorf("%w: completion ring: %v", ErrDeviceLost, err))
-				return
-			}
-			if !short {
-				q.reapMu.Unlock()
-				continue
-			}
+		// Sleep, armed: the device wakes the reaper for the next completion,
+		// also while goroutines waiting for jobs poll (it finds their
+		// completions taken, and sleeps again), so that nothing a poller
+		// leaves behind waits for anyone.
+		short, err := q.cq.ArmFor(1)
+		if err != nil {
+			q.reapMu.Unlock()
+			q.lose(fmt.Errorf("%w: completion ring: %v", ErrDeviceLost, err))
+			return
 		}
-		q.reaperAsleep = true
-		q.reapMu.Unlock()
-		bound := time.Duration(reapBound.Load()) // to notice a lost device
-		if armed {
-			err = q.cq.Park(bound)
-		} else {
-			// Only the last poller to leave (or Close) wakes an unarmed
-			// reaper, and both are in this process.
-			q.sleepUnarmed(bound)
-		}
-		q.reapMu.Lock()
-		q.reaperAsleep = false
-		if q.pollers == 0 {
-			q.cq.Disarm()
+		if !short {
+			q.reapMu.Unlock()
+			continue
 		}
 		q.reapMu.Unlock()
+		err = q.cq.Park(time.Duration(reapBound.Load())) // a bound, to notice a lost device
+		q.cq.Disarm()
 		if err != nil && !q.stopping.Load() {
 			q.lose(fmt.Errorf("%w: completion wake-up: %v", ErrDeviceLost, err))
 			return
@@ -373,16 +349,6 @@ func (q *Queue) reap() {
 var reapBound atomic.Int64
 
 func init() { reapBound.Store(int64(50 * time.Millisecond)) }
-
-// sleepUnarmed waits for wakeReaper, for at most d.
-func (q *Queue) sleepUnarmed(d time.Duration) {
-	t := time.NewTimer(d)
-	select {
-	case <-q.reaperWake:
-		t.Stop()
-	case <-t.C:
-	}
-}
 
 // waitManual waits for want completions for Reap, in slices so that Close,
 // which must take reapMu, never waits on a Reap that sleeps forever.
