@@ -1,8 +1,8 @@
 package userdrv
 
 // The waiter reaps: a goroutine in Job.Wait polls the completion ring for the
-// queue's spin time, delivering whatever it meets, and hands the ring back to
-// the reaper goroutine when it stops.
+// queue's spin time, delivering whatever it meets; past that, the reaper
+// goroutine, asleep on the armed ring, delivers.
 
 import (
 	"context"
@@ -92,9 +92,9 @@ func TestWaitersReapForEachOther(t *testing.T) {
 }
 
 // TestReaperTakesOverFromWaiter: a job that completes long after its waiter
-// stopped polling is delivered by the reaper goroutine, which the waiter
-// handed the ring back to. The device's clock stands still until the
-// waiter's spin time is surely over.
+// stopped polling is delivered by the reaper goroutine, woken by the device.
+// The device's clock stands still until the waiter's spin time is surely
+// over.
 func TestReaperTakesOverFromWaiter(t *testing.T) {
 	d, clk := openStopped(t)
 	q := newQueue(t, d, WithDepth(16), WithSpin(100*time.Microsecond), WithFallback(DeviceOnly))
@@ -119,9 +119,9 @@ func TestReaperTakesOverFromWaiter(t *testing.T) {
 		src.Free()
 		dst.Free()
 	}
-	// The device woke the reaper for them: the waiter armed the ring for it
-	// when it stopped polling. Without that the reaper would find each
-	// completion only when its sleep's bound ran out.
+	// The device woke the reaper for them: the reaper sleeps with the ring
+	// armed. Otherwise it would find each completion only when its sleep's
+	// bound ran out.
 	if w := q.cq.Counters().Wakeups; w < 10 {
 		t.Fatalf("the device woke the reaper %d times for 20 completions that came after their waiters slept", w)
 	}
