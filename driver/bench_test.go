@@ -50,16 +50,8 @@ func BenchmarkNullJob(b *testing.B) {
 }
 
 func runNullJobs(b *testing.B, sqm, cqm []byte, bell ring.Notifier, depth int) {
-	sq, err := ring.NewProducer(sqm)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sq.SetNotifier(bell)
-	cq, err := ring.NewConsumer(cqm)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := ringbench.New(sq, cq, ring.SQE{Opcode: ring.OpNop})
+	cl := newRingClient(b, sqm, cqm, bell, nil)
+	c := ringbench.New(cl.sq, cl.cq, ring.SQE{Opcode: ring.OpNop})
 	if err := c.Run(min(b.N, 10000), depth, depth/2); err != nil { // warm up
 		b.Fatal(err)
 	}
