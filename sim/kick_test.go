@@ -19,8 +19,10 @@ func (b kickBell) Wait(*uint32, time.Duration) error { return nil }
 // SQs and before it sleeps is not lost. The window is widened by a pause,
 // and the watchdog is an hour, so a lost kick hangs the job.
 func TestKickBetweenArmAndSleep(t *testing.T) {
+	// Set before the device starts and cleared after it has stopped: cleanups
+	// run last registered first, and startDevice registers the device's Close.
 	testHookArmed = func() { time.Sleep(20 * time.Microsecond) }
-	defer func() { testHookArmed = nil }()
+	t.Cleanup(func() { testHookArmed = nil })
 	d := startDevice(t, "ideal", WithSpin(0), withMaxSleep(time.Hour))
 	h := newHarness(t, d, 16, nil)
 	h.sq.SetNotifier(kickBell{h.q.(device.Kicker)})
