@@ -89,7 +89,10 @@ func (e *EventNotifier) Wait(flags *uint32, timeout time.Duration) error {
 // woken goroutine on the waker's P. It is for rings whose two sides share a
 // process, such as an embedded device's completion ring; across processes use
 // the futex default or an EventNotifier.
-type LocalNotifier struct{ ch chan struct{} }
+type LocalNotifier struct {
+	ch    chan struct{}
+	timer *time.Timer // the consumer's, reused: a ring has one consumer
+}
 
 // NewLocalNotifier returns a notifier for a consumer in this process.
 func NewLocalNotifier() *LocalNotifier { return &LocalNotifier{ch: make(chan struct{}, 1)} }
@@ -105,17 +108,21 @@ func (n *LocalNotifier) Notify() error {
 
 // Wait sleeps until notified or until timeout passes (forever if negative);
 // flags is not used. A timeout is kept by the runtime's timers, to about a
-// millisecond.
+// millisecond. Like the consumer it serves, it is for one goroutine at a time.
 func (n *LocalNotifier) Wait(flags *uint32, timeout time.Duration) error {
 	if timeout < 0 {
 		<-n.ch
 		return nil
 	}
-	t := time.NewTimer(timeout)
+	if n.timer == nil {
+		n.timer = time.NewTimer(timeout)
+	} else {
+		n.timer.Reset(timeout)
+	}
 	select {
 	case <-n.ch:
-		t.Stop()
-	case <-t.C:
+		n.timer.Stop()
+	case <-n.timer.C:
 	}
 	return nil
 }
