@@ -28,9 +28,11 @@ import (
 // callbacks it meets, with the queue's reap lock held: a callback must not
 // wait for another job of its queue.
 //
-// The reaper goroutine spins for the spin time after its last completion and
-// then sleeps on an eventfd the device signals, parked in the runtime's
-// poller, where it holds no P.
+// The reaper goroutine spins for the spin time after its last completion (an
+// adaptive one) and then sleeps on the ring's notifier: a channel the device
+// sends on when it is in this process (the goroutine holds no P while it
+// waits), the ring's futex when the device is acceld's (its wake reaches the
+// sleeping thread directly).
 
 // DefaultSpin is how long a goroutine waiting for a job, and an adaptive
 // reaper, poll the completion ring before they sleep: longer than a wake-up
