@@ -29,8 +29,7 @@ type Device struct {
 	bell      *ring.EventNotifier // wakes the loop from a precise sleep: control requests, computed jobs, local doorbells
 	poll      *unix.Poller        // bell and every queue's doorbell: the precise sleep's
 	watch     *unix.Poller        // every queue's doorbell: the watcher's
-	wake      chan struct{}       // wakes the loop from a long sleep
-	timer     *time.Timer         // the long sleep's bound, owned by the loop
+	wake      *ring.LocalNotifier // wakes the loop from a long sleep
 	watching  sync.WaitGroup      // the doorbell watcher
 	work      chan *job           // to the compute workers
 	workers   sync.WaitGroup
@@ -90,7 +89,7 @@ func New(p *Profile, opts ...Option) (*Device, error) {
 		cfg:      cfg,
 		prof:     p,
 		clock:    cfg.clock,
-		wake:     make(chan struct{}, 1),
+		wake:     ring.NewLocalNotifier(),
 		work:     make(chan *job, maxInFlight),
 		loopDone: make(chan struct{}),
 		model:    NewModel(p),

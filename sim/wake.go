@@ -86,10 +86,7 @@ func (d *Device) watchDoorbells() {
 		if err := d.watch.Wait(-1); err != nil {
 			return // closed
 		}
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
+		d.wake.Notify()
 	}
 }
 
@@ -117,10 +114,7 @@ func (d *Device) kick() {
 	case sleepPrecise:
 		d.bell.Notify()
 	case sleepLong:
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
+		d.wake.Notify()
 	}
 }
 
@@ -173,7 +167,7 @@ func (d *Device) sleep() {
 		if mode == sleepPrecise {
 			d.poll.Wait(timeout)
 		} else {
-			d.sleepLong(timeout)
+			d.wake.Wait(nil, timeout)
 		}
 	}
 	d.sleeping.Store(awake)
@@ -183,20 +177,6 @@ func (d *Device) sleep() {
 // testHookArmed, if set, runs between arming the SQs and sleeping: tests
 // widen that window.
 var testHookArmed func()
-
-// sleepLong waits on the wake channel for at most timeout.
-func (d *Device) sleepLong(timeout time.Duration) {
-	if d.timer == nil {
-		d.timer = time.NewTimer(timeout)
-	} else {
-		d.timer.Reset(timeout)
-	}
-	select {
-	case <-d.wake:
-		d.timer.Stop()
-	case <-d.timer.C:
-	}
-}
 
 func (d *Device) disarm() {
 	for _, q := range d.queues {
