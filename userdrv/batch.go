@@ -100,7 +100,7 @@ func (q *Queue) publish(jobs []*Job) (int, error) {
 	}
 	q.inflight.Add(int64(got))
 	q.sq.Commit(got)
-	q.sq.Wake()
+	q.ring()
 	q.submitted.Add(uint64(got))
 	return got, nil
 }

@@ -103,6 +103,9 @@ func (j *Job) Wait(ctx context.Context) error {
 	if q != nil && j.state.Load() == jobInFlight && ctx.Err() == nil {
 		polled, start = q.poll(ctx, j)
 	}
+	if q != nil && j.state.Load() == jobInFlight {
+		q.sleeps.Add(1) // the reaper (or another waiter) will wake this one
+	}
 	select {
 	case <-j.Done():
 		if polled {

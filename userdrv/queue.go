@@ -96,6 +96,8 @@ type QueueStats struct {
 	Busy        uint64 // submissions that found the ring full
 	Fallbacks   uint64 // jobs run in software, for any reason
 	FallbackWhy [numFallbackReasons]uint64
+	Doorbells   uint64 // submissions that found the device asleep and woke it: one system call each across processes
+	Sleeps      uint64 // times a goroutine went to sleep for the queue's completions (the reaper, Reap, a waiter): each costs a wake-up
 }
 
 // Reasons a job ran in software, indexes of QueueStats.FallbackWhy.
@@ -137,6 +139,7 @@ type Queue struct {
 	batch       []*Job // scratch for SubmitBatch
 
 	submitted, completed, failed, busy atomic.Uint64
+	doorbells, sleeps                  atomic.Uint64
 	fallbacks                          [numFallbackReasons]atomic.Uint64
 }
 
@@ -212,7 +215,7 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 // Stats returns the queue's counters.
 func (q *Queue) Stats() QueueStats {
 	s := QueueStats{Submitted: q.submitted.Load(), Completed: q.completed.Load(),
-		Failed: q.failed.Load(), Busy: q.busy.Load()}
+		Failed: q.failed.Load(), Busy: q.busy.Load(), Doorbells: q.doorbells.Load(), Sleeps: q.sleeps.Load()}
 	for i := range q.fallbacks {
 		s.FallbackWhy[i] = q.fallbacks[i].Load()
 		s.Fallbacks += s.FallbackWhy[i]
@@ -226,6 +229,13 @@ func (q *Queue) DeviceStats() (QueueDeviceStats, error) {
 		return QueueDeviceStats{}, nil
 	}
 	return q.dev.be.queueStats(q.r.handle)
+}
+
+// ring rings the doorbell if the device sleeps, after a commit, under mu.
+func (q *Queue) ring() {
+	if rang, _ := q.sq.Wake(); rang {
+		q.doorbells.Add(1)
+	}
 }
 
 // Submit hands one job to the device without waiting for it. A job the device
@@ -295,7 +305,7 @@ func (q *Queue) Submit(j *Job) error {
 	q.slots[slot] = j
 	q.inflight.Add(1)
 	q.sq.Commit(1)
-	q.sq.Wake()
+	q.ring()
 	q.mu.Unlock()
 	q.submitted.Add(1)
 	return nil

@@ -332,6 +332,7 @@ func (q *Queue) reap() {
 			continue
 		}
 		q.reapMu.Unlock()
+		q.sleeps.Add(1)
 		err = q.cq.Park(time.Duration(reapBound.Load())) // a bound, to notice a lost device
 		q.cq.Disarm()
 		if err != nil && !q.stopping.Load() {
@@ -361,7 +362,9 @@ func (q *Queue) waitManual(want int, timeout time.Duration) (int, error) {
 		if timeout >= 0 {
 			slice = min(slice, time.Until(deadline))
 		}
+		before := q.cq.Counters().Sleeps
 		n, err := q.cq.WaitFor(want, q.spinPolls(), max(slice, 0))
+		q.sleeps.Add(q.cq.Counters().Sleeps - before)
 		if n >= want || err != nil || q.stopping.Load() || (timeout >= 0 && !time.Now().Before(deadline)) {
 			return n, err
 		}
