@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/accelq/accelq/internal/bytesize"
 )
 
 // WriteJSON writes the whole report as one JSON document.
@@ -190,7 +192,7 @@ func sizeOrBits(op string, n int) string {
 			return fmt.Sprintf("%dbit", n)
 		}
 	}
-	return SizeName(n)
+	return bytesize.Name(n)
 }
 
 func short(timing string) string {

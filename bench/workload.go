@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/accelq/accelq/device"
+	"github.com/accelq/accelq/internal/bytesize"
 	"github.com/accelq/accelq/internal/op"
 	"github.com/accelq/accelq/ring"
 	"github.com/accelq/accelq/sim"
@@ -43,18 +44,7 @@ func (w Workload) String() string {
 	case ring.ClassAsymmetric:
 		return fmt.Sprintf("%v/%dbit", w.Op, w.Size)
 	}
-	return fmt.Sprintf("%v/%s", w.Op, SizeName(w.Size))
-}
-
-// SizeName prints a byte count as the report's size column does: 64B, 4KiB, 1MiB.
-func SizeName(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
+	return fmt.Sprintf("%v/%s", w.Op, bytesize.Name(w.Size))
 }
 
 // shape is a workload made concrete: the buffers, key and parameter of a job

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/device"
-	"github.com/accelq/accelq/internal/testutil"
+	"github.com/accelq/accelq/internal/bytesize"
 	"github.com/accelq/accelq/ring"
 	"github.com/accelq/accelq/sim"
 )
@@ -265,7 +265,7 @@ func BenchmarkCopyMode(b *testing.B) {
 	}{{"zero-copy", false}, {"copy", true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			for _, size := range []int{64, 1 << 10, 16 << 10, 256 << 10} {
-				b.Run(testutil.SizeName(size), func(b *testing.B) { benchmarkSeal(b, mode.copy, size) })
+				b.Run(bytesize.Name(size), func(b *testing.B) { benchmarkSeal(b, mode.copy, size) })
 			}
 		})
 	}

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/device"
-	"github.com/accelq/accelq/internal/testutil"
+	"github.com/accelq/accelq/internal/bytesize"
 	"github.com/accelq/accelq/ring"
 )
 
@@ -104,7 +104,7 @@ func fidelityCells(b *testing.B, p *Profile) []fidelityCell {
 				if !ok {
 					b.Fatalf("%s: no job shape for %v", p.Name, o)
 				}
-				cell.name = fmt.Sprintf("%v/%s", o, testutil.SizeName(n))
+				cell.name = fmt.Sprintf("%v/%s", o, bytesize.Name(n))
 				cells = append(cells, cell)
 			}
 		case ring.ClassAsymmetric:

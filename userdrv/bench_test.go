@@ -56,7 +56,7 @@ func BenchmarkClientCPU(b *testing.B) {
 			wait = "sleep"
 		}
 		b.Run(fmt.Sprintf("depth=%d/reap=%d/wait=%s", bc.depth, bc.reap, wait), func(b *testing.B) {
-			benchClientCPU(b, dm.socket, bc.depth, bc.reap, bc.sleep)
+			benchClientCPU(b, dm.Socket, bc.depth, bc.reap, bc.sleep)
 		})
 	}
 }

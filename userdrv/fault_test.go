@@ -50,7 +50,7 @@ func faultDevice(t *testing.T, f sim.Faults) *Device {
 func TestFaultAcceldKilled(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dm := startDaemon(t, "--profile", "qat-gen4")
-	d, err := Open(WithSocket(dm.socket))
+	d, err := Open(WithSocket(dm.Socket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestFaultAcceldKilled(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	dm.kill()
+	dm.Kill()
 	time.Sleep(100 * time.Millisecond) // the submitter goes on after the kill
 	close(stop)
 	submitter.Wait()
@@ -188,7 +188,7 @@ func TestFaultAcceldKilled(t *testing.T) {
 	}
 
 	dm2 := startDaemon(t, "--profile", "qat-gen4")
-	d2, err := Open(WithSocket(dm2.socket))
+	d2, err := Open(WithSocket(dm2.Socket))
 	if err != nil {
 		t.Fatalf("open after acceld restarted: %v", err)
 	}
@@ -203,7 +203,7 @@ func TestFaultAcceldKilled(t *testing.T) {
 	if err := d2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dm2.stop(t)
+	dm2.Stop(t)
 }
 
 // TestFaultSubmitAfterDeviceLost: once the reaper has found the daemon gone, a
@@ -213,7 +213,7 @@ func TestFaultAcceldKilled(t *testing.T) {
 // too (a submitter racing the reaper's final sweep).
 func TestFaultSubmitAfterDeviceLost(t *testing.T) {
 	dm := startDaemon(t, "--profile", "qat-gen4")
-	d, err := Open(WithSocket(dm.socket))
+	d, err := Open(WithSocket(dm.Socket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestFaultSubmitAfterDeviceLost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dm.kill()
+	dm.Kill()
 	for _, q := range []*Queue{only, auto, batchQ} {
 		select {
 		case <-q.reaped:

@@ -204,7 +204,7 @@ func TestClosePollersUnmapped(t *testing.T) {
 func TestRemoteReaperWakeNotLost(t *testing.T) {
 	defer setReapBound(5 * time.Second)()
 	dm := startDaemon(t, "--profile", "ideal")
-	d, err := Open(WithSocket(dm.socket))
+	d, err := Open(WithSocket(dm.Socket))
 	if err != nil {
 		t.Fatal(err)
 	}

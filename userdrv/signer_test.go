@@ -45,7 +45,7 @@ func sgTargets() []sgTarget {
 		{"embedded", func(t *testing.T) *Device { return openTest(t, "qat-gen4") }},
 		{"acceld", func(t *testing.T) *Device {
 			dm := startDaemon(t, "--profile", "qat-gen4")
-			d, err := Open(WithSocket(dm.socket))
+			d, err := Open(WithSocket(dm.Socket))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -853,7 +853,7 @@ func TestStreamDeviceLost(t *testing.T) {
 	}
 	streamLeakCheck(t)
 	dm := startDaemon(t, "--profile", "qat-gen4")
-	d, err := Open(WithSocket(dm.socket))
+	d, err := Open(WithSocket(dm.Socket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -863,7 +863,7 @@ func TestStreamDeviceLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Killed once every slot has its buffers: the failure is the jobs'.
-	zw, err := NewWriter(q, &streamKillAfter{n: 2 * (DefaultInflight + 1), kill: dm.kill}, FormatGzip, WithChunkSize(256<<10))
+	zw, err := NewWriter(q, &streamKillAfter{n: 2 * (DefaultInflight + 1), kill: dm.Kill}, FormatGzip, WithChunkSize(256<<10))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/device"
-	"github.com/accelq/accelq/internal/testutil"
+	"github.com/accelq/accelq/internal/bytesize"
 	"github.com/accelq/accelq/ring"
 	"github.com/accelq/accelq/sim"
 )
@@ -93,7 +93,7 @@ func syncCases(b *testing.B) []syncCase {
 		gcm, _ := cipher.NewGCM(blk)
 		out := make([]byte, 0, n+16)
 		cases = append(cases, syncCase{
-			name: fmt.Sprintf("aead-seal/%s", testutil.SizeName(n)),
+			name: fmt.Sprintf("aead-seal/%s", bytesize.Name(n)),
 			job:  sim.Job{Op: ring.OpAESGCMSeal, Bytes: n},
 			setup: func(b *testing.B, d *Device, q *Queue) func() error {
 				key, err := d.ImportKey(device.KeyAES, k)
@@ -187,7 +187,7 @@ func BenchmarkSync(b *testing.B) {
 			var d *Device
 			if tg.remote {
 				dm := startDaemon(b, "--profile", tg.profile)
-				d = mustOpen(b, WithSocket(dm.socket))
+				d = mustOpen(b, WithSocket(dm.Socket))
 			} else {
 				d = mustOpen(b, WithEmbedded(tg.profile))
 			}

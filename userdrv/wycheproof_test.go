@@ -30,7 +30,7 @@ func TestWycheproofThroughUserdrv(t *testing.T) {
 	})
 	t.Run("acceld", func(t *testing.T) {
 		dm := startDaemon(t, "--profile", "qat-gen4")
-		d, err := Open(WithSocket(dm.socket))
+		d, err := Open(WithSocket(dm.Socket))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,3 +1,3 @@
 // Package testutil holds what the tests and benchmarks of several accelq
-// packages share.
+// packages share: a real acceld process to run against.
 package testutil
