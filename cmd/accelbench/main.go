@@ -151,7 +151,7 @@ device (about two minutes on two cores).
                     rsa-sign-pkcs1v15, ...), or "all": every operation a profile offers
   --sizes LIST      payload sizes of symmetric and compression jobs: 64, 4K, 1M (default 64,1K,4K,16K,64K,1M)
   --key-bits LIST   key sizes of asymmetric jobs (default 2048 for RSA, 256 for the curves)
-  --profiles LIST   simulated devices, embedded: ` + "PROFILES" + ` (default qat-gen4)
+  --profiles LIST   simulated devices, embedded: ` + "PROFILES" + `, or "all" (default qat-gen4)
   --socket PATH     run against the acceld serving PATH instead of embedded devices
   --depths LIST     pipelined queue depths, powers of two from 1 to 256 (default all)
   --batches LIST    pipelined submit batch sizes (default 1,8,32)
