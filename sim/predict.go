@@ -2,6 +2,8 @@ package sim
 
 import (
 	"math"
+	"slices"
+	"time"
 
 	"github.com/accelq/accelq/ring"
 )
@@ -59,4 +61,60 @@ func (m *Model) Throughput(j Job, depth int) float64 {
 		x = math.Min(x, 1/c.OutLink.Seconds())
 	}
 	return x
+}
+
+// ClosedLoop returns the jobs per second the model delivers to a client that
+// keeps depth jobs like j in flight and refills them batch at a time: once
+// batch of its jobs have completed it submits batch new ones together, at the
+// moment the last of them completed, as a client of io_uring that submits
+// batch entries per system call does. With batch 1 it is the loop Throughput
+// solves, here replayed on Schedule; with a larger batch the in-flight count
+// dips while the client waits for a whole batch, which no closed form
+// captures.
+//
+// It replays the loop on the model itself and resets the model before and
+// after: call it on a Model of its own, never on one that schedules a
+// device's jobs. The special cases are Throughput's, and a batch outside 1 to
+// depth gives 0.
+func (m *Model) ClosedLoop(j Job, depth, batch int) float64 {
+	if m.host {
+		return math.Inf(1)
+	}
+	if !m.ops[j.Op].ok || depth < 1 || batch < 1 || batch > depth {
+		return 0
+	}
+	m.Reset()
+	defer m.Reset()
+	// Enough jobs for the loop to settle (a fifth is discarded) at every depth.
+	n := max(2000, 20*depth)
+	warm := n / 5
+	pending := make([]time.Duration, 0, depth) // completion times, ascending
+	submit := func(t time.Duration) {
+		done, _ := m.Schedule(t, j)
+		i, _ := slices.BinarySearch(pending, done)
+		pending = slices.Insert(pending, i, done)
+	}
+	for range depth {
+		submit(0)
+	}
+	var first, last time.Duration
+	freed := 0
+	for completed := 1; completed <= n; completed++ {
+		t := pending[0]
+		pending = pending[1:]
+		if completed == warm {
+			first = t
+		}
+		last = t
+		if freed++; freed == batch {
+			freed = 0
+			for range batch {
+				submit(t)
+			}
+		}
+	}
+	if last <= first {
+		return math.Inf(1) // jobs that take no time at all
+	}
+	return float64(n-warm) / (last - first).Seconds()
 }

@@ -132,3 +132,55 @@ func TestThroughputSpecialCases(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedLoopBatches checks the batched closed loop: at batch 1 it is the
+// loop Throughput solves; at batch = depth on an engine-bound job every round
+// waits for the last of its jobs, which queue on the engines behind each other.
+func TestClosedLoopBatches(t *testing.T) {
+	for _, c := range []struct {
+		profile string
+		job     Job
+		depth   int
+	}{
+		{"qat-gen4", Job{Op: ring.OpAESGCMSeal, Bytes: 4096}, 1},
+		{"qat-gen4", Job{Op: ring.OpAESGCMSeal, Bytes: 4096}, 64},
+		{"qat-gen2", Job{Op: ring.OpRSASignPSS, KeyBits: 2048, Bytes: 32}, 72},
+		{"qat-gen2", Job{Op: ring.OpNop}, 64},
+		{"iaa", Job{Op: ring.OpGzipDecompress, Bytes: 64 << 10}, 128},
+	} {
+		m := mustModel(t, c.profile)
+		if got, want := m.ClosedLoop(c.job, c.depth, 1), m.Throughput(c.job, c.depth); !withinTol(got, want, 0.02) {
+			t.Errorf("%s %v depth %d batch 1: %.0f/s, Throughput %.0f/s", c.profile, c.job.Op, c.depth, got, want)
+		}
+	}
+	m := mustModel(t, "qat-gen4")
+	j := Job{Op: ring.OpAESGCMSeal, Bytes: 4096}
+	costs := m.Costs(j)
+	e := m.Engines(costs.Class)
+	const depth = 64
+	rounds := (depth + e - 1) / e // jobs each engine runs per round
+	want := depth / (costs.Latency() + time.Duration(rounds-1)*costs.Service).Seconds()
+	got := m.ClosedLoop(j, depth, depth)
+	t.Logf("batch %d: %.0f/s, analytic %.0f/s; batch 1: %.0f/s", depth, got, want, m.ClosedLoop(j, depth, 1))
+	if !withinTol(got, want, 0.03) {
+		t.Errorf("batch %d of %d: %.0f/s, want %.0f/s", depth, depth, got, want)
+	}
+	if b8 := m.ClosedLoop(j, depth, 8); !(b8 <= m.ClosedLoop(j, depth, 1)*1.001 && b8 >= got) {
+		t.Errorf("batch 8 (%.0f/s) not between batch 64 and batch 1", b8)
+	}
+	for _, b := range []int{0, depth + 1} {
+		if x := m.ClosedLoop(j, depth, b); x != 0 {
+			t.Errorf("batch %d: %v, want 0", b, x)
+		}
+	}
+	if x := mustModel(t, "ideal").ClosedLoop(j, 1, 1); !math.IsInf(x, 1) {
+		t.Errorf("ideal: %v, want +Inf", x)
+	}
+	// It leaves the model as it found it: a Schedule afterwards sees idle engines.
+	fresh := mustModel(t, "qat-gen4")
+	d1, _ := fresh.Schedule(0, j)
+	d2, _ := m.Schedule(0, j)
+	if d1 != d2 {
+		t.Errorf("Schedule after ClosedLoop: done %v, on a fresh model %v", d2, d1)
+	}
+}
