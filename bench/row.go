@@ -70,8 +70,9 @@ type Row struct {
 	Failed      int64 `json:"failed"`      // jobs completed with an error (must be 0)
 
 	// ModelOpsPerSec is what the profile's timing model predicts for the
-	// cell (sim.Model.Throughput); Fidelity is OpsPerSec over it. Both 0
-	// where no model applies (cpu, the ideal profile).
+	// cell's loop, the same depth refilled the same batch at a time
+	// (sim.Model.ClosedLoop); Fidelity is OpsPerSec over it. Both 0 where no
+	// model applies (cpu, the ideal profile).
 	ModelOpsPerSec float64 `json:"model_ops_per_s,omitempty"`
 	Fidelity       float64 `json:"fidelity,omitempty"`
 	// HostLimited counts the completions the device posted later than the
