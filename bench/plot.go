@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -31,11 +32,11 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 			cpu[r.Workload] = r
 		}
 	}
-	type key struct{ profile, class string }
+	type key struct{ profile, op string }
 	curves := map[key]map[string][]*Row{}
 	var keys []key
 	for _, r := range rep.curveRows() {
-		k := key{r.Profile, r.Class}
+		k := key{r.Profile, r.Op}
 		if curves[k] == nil {
 			curves[k] = map[string][]*Row{}
 			keys = append(keys, k)
@@ -59,23 +60,27 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 		c := curves[k]
 		names := sortedWorkloads(c)
 		tp, lat := plot.New(), plot.New()
-		tp.Title.Text = fmt.Sprintf("%s throughput on %s, pipelined (dashed: software, one core)", k.class, k.profile)
+		tp.Title.Text = fmt.Sprintf("%s on %s, pipelined, batch 1 (dashed: software on one core; dotted: the model)", k.op, k.profile)
 		tp.Y.Label.Text = "jobs/s"
-		lat.Title.Text = fmt.Sprintf("%s latency on %s, pipelined (solid p50, dashed p99)", k.class, k.profile)
+		lat.Title.Text = fmt.Sprintf("%s latency on %s, pipelined, batch 1 (solid p50, dashed p99)", k.op, k.profile)
 		lat.Y.Label.Text = "µs"
 		for _, p := range []*plot.Plot{tp, lat} {
 			p.X.Label.Text = "queue depth"
-			logAxes(p)
+			depthAxis(p)
+			p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, metricTicks{}
 			p.Legend.Top = true
 			p.Legend.Left = true
 		}
 		for i, name := range names {
 			rows := c[name]
 			col := plotutil.Color(i)
-			var rate, p50, p99 plotter.XYs
+			var rate, model, p50, p99 plotter.XYs
 			for _, r := range rows {
 				if r.OpsPerSec > 0 {
 					rate = append(rate, plotter.XY{X: float64(r.Depth), Y: r.OpsPerSec})
+				}
+				if r.ModelOpsPerSec > 0 {
+					model = append(model, plotter.XY{X: float64(r.Depth), Y: r.ModelOpsPerSec})
 				}
 				if r.Latency.P50 > 0 {
 					p50 = append(p50, plotter.XY{X: float64(r.Depth), Y: r.Latency.P50})
@@ -83,6 +88,9 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 				}
 			}
 			if err := addLine(tp, rate, col, nil, name); err != nil {
+				return files, err
+			}
+			if err := addLine(tp, model, col, dots, ""); err != nil {
 				return files, err
 			}
 			if b, ok := cpu[name]; ok && len(rate) > 0 {
@@ -98,7 +106,13 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 				return files, err
 			}
 		}
-		base := fmt.Sprintf("%s-%s", k.profile, k.class)
+		// Room above the curves for the legend.
+		for _, p := range []*plot.Plot{tp, lat} {
+			if p.Y.Max > 0 {
+				p.Y.Max *= 6
+			}
+		}
+		base := fmt.Sprintf("%s-%s", k.profile, k.op)
 		if err := save(tp, "throughput-"+base, 22*vg.Centimeter, 15*vg.Centimeter); err != nil {
 			return files, err
 		}
@@ -126,7 +140,10 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 	return files, nil
 }
 
-var dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+var (
+	dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	dots   = []vg.Length{vg.Points(1), vg.Points(2)}
+)
 
 // curveRows are the rows the plots draw: pipelined, batch 1, zero-copy,
 // timing-only where the profile has timing-only rows.
@@ -140,7 +157,7 @@ func (rep *Report) curveRows() []*Row {
 	var out []*Row
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		if r.Mode == ModePipelined && r.Batch == 1 && r.Buffers == ZeroCopy && (!timingOnly[r.Profile] || r.Timing == "timing-only") {
+		if r.Mode == ModePipelined && r.Variant == "" && r.Batch == 1 && r.Buffers == ZeroCopy && (!timingOnly[r.Profile] || r.Timing == "timing-only") {
 			out = append(out, r)
 		}
 	}
@@ -167,7 +184,7 @@ func (rep *Report) crossoverPlot(profile string, cpu map[string]*Row) (*plot.Plo
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Where offload pays on %s: pipelined vs software on one core (filled: offload faster)", profile)
 	p.X.Label.Text = "queue depth"
-	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	depthAxis(p)
 	var ticks []plot.Tick
 	var win, lose plotter.XYs
 	for i, name := range names {
@@ -184,7 +201,7 @@ func (rep *Report) crossoverPlot(profile string, cpu map[string]*Row) (*plot.Plo
 		}
 	}
 	p.Y.Tick.Marker = plot.ConstantTicks(ticks)
-	p.Y.Min, p.Y.Max = -0.5, float64(len(names))-0.5
+	p.Y.Min, p.Y.Max = -0.5, float64(len(names))+0.5 // a free row on top for the legend
 	for _, set := range []struct {
 		xys   plotter.XYs
 		shape draw.GlyphDrawer
@@ -209,9 +226,32 @@ func (rep *Report) crossoverPlot(profile string, cpu map[string]*Row) (*plot.Plo
 	return p, nil
 }
 
-func logAxes(p *plot.Plot) {
-	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
-	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+// depthAxis makes the X axis the queue depth: logarithmic, ticked at the
+// powers of two the pipelined mode runs, with a margin so that the points at
+// 1 and 256 stand clear of the edges.
+func depthAxis(p *plot.Plot) {
+	p.X.Scale = plot.LogScale{}
+	var ticks []plot.Tick
+	for d := 1; d <= MaxDepth; d *= 2 {
+		ticks = append(ticks, plot.Tick{Value: float64(d), Label: fmt.Sprint(d)})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Min, p.X.Max = 0.75, MaxDepth*1.35
+}
+
+// metricTicks labels a logarithmic axis at powers of ten as the table
+// prints rates: 10k, 1M.
+type metricTicks struct{}
+
+func (metricTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	for _, t := range (plot.LogTicks{Prec: -1}).Ticks(lo, hi) {
+		if t.Label != "" {
+			t.Label = tickLabel(t.Value)
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // addLine draws a line with points; a nil name leaves it out of the legend.
@@ -261,4 +301,14 @@ func sortedWorkloads[T any](m map[string]T) []string {
 		return cmp.Or(cmp.Compare(oa, ob), cmp.Compare(size(a), size(b)))
 	})
 	return names
+}
+
+func tickLabel(x float64) string {
+	switch {
+	case x >= 1e6:
+		return strconv.FormatFloat(x/1e6, 'g', 3, 64) + "M"
+	case x >= 1e3:
+		return strconv.FormatFloat(x/1e3, 'g', 3, 64) + "k"
+	}
+	return strconv.FormatFloat(x, 'g', 3, 64)
 }

@@ -132,7 +132,7 @@ func TestRunSmoke(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"throughput-qat-gen4-symmetric.png", "latency-qat-gen4-compression.svg", "crossover-qat-gen4.png"} {
+		for _, want := range []string{"throughput-qat-gen4-sha256.png", "latency-qat-gen4-zstd-compress.svg", "crossover-qat-gen4.png"} {
 			st, err := os.Stat(filepath.Join(dir, want))
 			if err != nil || st.Size() < 1000 {
 				t.Errorf("%s: %v (files %q)", want, err, files)
