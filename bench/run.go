@@ -26,6 +26,41 @@ type Report struct {
 	// does not offer. Nothing asked for is dropped without a line here.
 	Skipped []Skip  `json:"skipped,omitempty"`
 	Answers Answers `json:"answers"`
+	Modes   []Mode  `json:"modes"` // the modes the run was asked for
+}
+
+// Check lists what makes the report unsound: a mode asked for that has
+// neither rows nor a reason it was skipped, a wrong output, a failed job, a
+// job that ran in software. A sound report gives none.
+func (rep *Report) Check() []string {
+	var out []string
+	rows := map[Mode]int{}
+	for _, r := range rep.Rows {
+		rows[r.Mode]++
+		where := fmt.Sprintf("%s %s %s %s depth %d batch %d", r.Mode, r.Variant, r.Profile, r.Workload, r.Depth, r.Batch)
+		if r.Miscompares > 0 {
+			out = append(out, fmt.Sprintf("%s: %d of %d checked outputs wrong", where, r.Miscompares, r.Verified))
+		}
+		if r.Failed > 0 {
+			out = append(out, fmt.Sprintf("%s: %d jobs failed", where, r.Failed))
+		}
+		if r.Fallbacks > 0 {
+			out = append(out, fmt.Sprintf("%s: %d jobs ran in software", where, r.Fallbacks))
+		}
+	}
+	for _, m := range rep.Modes {
+		if rows[m] > 0 {
+			continue
+		}
+		skipped := false
+		for _, s := range rep.Skipped {
+			skipped = skipped || (s.Mode == m && s.Reason != "")
+		}
+		if !skipped {
+			out = append(out, fmt.Sprintf("mode %s: no rows and no reason", m))
+		}
+	}
+	return out
 }
 
 // Skip is one thing a run did not measure.
@@ -50,7 +85,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	rep := &Report{Machine: DescribeMachine(), Started: time.Now()}
+	rep := &Report{Machine: DescribeMachine(), Started: time.Now(), Modes: cfg.Modes}
 	load := startCPU(0)
 	shapes, err := buildShapes(cfg, rep)
 	if err != nil {

@@ -12,11 +12,14 @@
 //	           [--sizes 64,4K,1M] [--depths 1,8,64] [--socket /run/accelq.sock]
 //	           [--csv out.csv] [--json out.json] [--plots dir]
 //
-// A bad flag gets one line on stderr and exit status 2.
+// A bad flag gets one line on stderr and exit status 2; a run whose checked
+// outputs were wrong, or a mode asked for that gave no rows and no reason,
+// exits 1 after the report.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,6 +60,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	if opts.check != "" {
+		return check(opts.check, stdout, stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var bar *progressbar.ProgressBar
@@ -84,6 +90,41 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "accelbench:", err)
 		return 1
 	}
+	if problems := rep.Check(); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "accelbench:", p)
+		}
+		return 1
+	}
+	return 0
+}
+
+// check reads a JSON report and says whether it is sound (Report.Check).
+func check(path string, stdout, stderr io.Writer) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "accelbench:", err)
+		return 1
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		fmt.Fprintf(stderr, "accelbench: %s: %v\n", path, err)
+		return 1
+	}
+	problems := rep.Check()
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "accelbench: %s: %s\n", path, p)
+	}
+	if len(problems) > 0 {
+		return 1
+	}
+	skipped := ""
+	for _, s := range rep.Skipped {
+		if s.What == "" {
+			skipped += fmt.Sprintf("; %s not measured: %s", s.Mode, s.Reason)
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %d rows, no miscompare, every mode measured or explained%s\n", path, len(rep.Rows), skipped)
 	return 0
 }
 
@@ -137,6 +178,7 @@ type options struct {
 	cfg       bench.Config
 	csv, json string
 	plots     string
+	check     string
 	table     bool
 	progress  bool
 }
@@ -163,6 +205,8 @@ device (about two minutes on two cores).
   --csv FILE        write every row as CSV ("-" for stdout)
   --json FILE       write the report as JSON ("-" for stdout)
   --plots DIR       write throughput, latency and crossover plots (PNG and SVG) into DIR
+  --check FILE      check a JSON report: every mode measured or skipped with a reason,
+                    no miscompare, no failed job, nothing run in software; exit 1 if not
   --no-table        print only the answer
   --no-progress     no progress bar on stderr
 `
@@ -188,6 +232,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.csv, "csv", "", "")
 	fs.StringVar(&o.json, "json", "", "")
 	fs.StringVar(&o.plots, "plots", "", "")
+	fs.StringVar(&o.check, "check", "", "")
 	noTable := fs.Bool("no-table", false, "")
 	noProgress := fs.Bool("no-progress", false, "")
 	if err := fs.Parse(args); err != nil {
