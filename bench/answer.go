@@ -306,7 +306,10 @@ func syncAnswers(rows []Row, cpu map[string]*Row, timingOnly map[string]bool) []
 // crossovers.
 func anchors(rows []Row, cpu map[string]*Row) []string {
 	w := anchorWorkload.String()
-	type measured struct{ sync, async float64 }
+	type measured struct {
+		sync, async float64
+		warn        []string
+	}
 	got := map[string]*measured{}
 	for i := range rows {
 		r := &rows[i]
@@ -323,7 +326,10 @@ func anchors(rows []Row, cpu map[string]*Row) []string {
 			m.sync = r.OpsPerSec
 		case r.Mode == ModePipelined && r.Batch == 1 && r.Depth == AnchorDepth:
 			m.async = r.OpsPerSec
+		default:
+			continue
 		}
+		m.warn = append(m.warn, r.Warnings...)
 	}
 	soft := ""
 	if b := cpu[w]; b != nil {
@@ -336,6 +342,9 @@ func anchors(rows []Row, cpu map[string]*Row) []string {
 		if m := got[a.profile]; m != nil && m.sync > 0 && m.async > 0 {
 			line += fmt.Sprintf("; measured on %s (timing-only) %s/s (%+.0f%%) and %s/s (%+.0f%%)%s", a.profile,
 				group(m.sync), 100*(m.sync/a.sync-1), group(m.async), 100*(m.async/a.async-1), soft)
+			if len(m.warn) > 0 {
+				line += " (suspect: " + strings.Join(m.warn, "; ") + ")"
+			}
 		}
 		out = append(out, line)
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -202,5 +203,29 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if !slices.Equal(Config{}.withDefaults().Depths, DefaultConfig().Depths) {
 		t.Error("a zero Config does not take the default depths")
+	}
+}
+
+// A cell measured on a loaded host is measured again, and the least loaded
+// attempt is kept whatever its rate.
+func TestMeasureRetriesLoaded(t *testing.T) {
+	loads := []float64{0.9, 0.5, 0.7}
+	rates := []float64{100, 50, 200}
+	n := 0
+	c := cell{label: "x", run: func(context.Context) ([]Row, error) {
+		r := Row{Others: loads[n], OpsPerSec: rates[n]}
+		n++
+		return []Row{r}, nil
+	}}
+	rows, err := measure(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != loadedAttempts || rows[0].Others != 0.5 || rows[0].OpsPerSec != 50 || rows[0].Attempts != 2 {
+		t.Errorf("%d attempts, kept %+v; want 3, the 0.5-core attempt (the second)", n, rows[0])
+	}
+	n, loads = 0, []float64{0.1}
+	if rows, _ := measure(context.Background(), c); n != 1 || rows[0].Attempts != 1 {
+		t.Errorf("a quiet cell was measured %d times", n)
 	}
 }

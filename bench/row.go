@@ -79,8 +79,12 @@ type Row struct {
 	// model allowed, because the host computed slower or its front end fell
 	// behind.
 	HostLimited uint64 `json:"host_limited"`
-	// Others is the CPU other processes used during the window, in cores.
-	Others   float64  `json:"others_cores"`
+	// Others is the CPU other processes used during the window, in cores
+	// (steal time included: a hypervisor's other guests load the host too).
+	Others float64 `json:"others_cores"`
+	// Attempts is which measurement of the cell this is: a cell measured on
+	// a loaded host is measured again, and the least loaded attempt kept.
+	Attempts int      `json:"attempts"`
 	Warnings []string `json:"warnings,omitempty"`
 
 	bytes int // payload bytes per job, for GBPerSec

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"slices"
@@ -131,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		rows, err := c.run(ctx)
+		rows, err := measure(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.label, err)
 		}
@@ -145,6 +146,39 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Seconds = w.Wall.Seconds()
 	finish(rep)
 	return rep, nil
+}
+
+// loadedAttempts is how many times a cell is measured at most while other
+// processes load the host.
+const loadedAttempts = 3
+
+// measure runs a cell; if other processes loaded the host meanwhile, it runs
+// it again, up to loadedAttempts in all, and keeps the attempt on the least
+// loaded host. The choice is by the load, which the cell does not cause,
+// never by the rate, so a lucky fast attempt is not picked over a quiet one.
+func measure(ctx context.Context, c cell) ([]Row, error) {
+	var best []Row
+	bestLoad := math.Inf(1)
+	for attempt := 1; attempt <= loadedAttempts; attempt++ {
+		rows, err := c.run(ctx)
+		if err != nil {
+			return nil, err
+		}
+		load := 0.0
+		for _, r := range rows {
+			load = max(load, r.Others)
+		}
+		if load < bestLoad {
+			best, bestLoad = rows, load
+			for i := range best {
+				best[i].Attempts = attempt
+			}
+		}
+		if bestLoad <= LoadedHost {
+			break
+		}
+	}
+	return best, nil
 }
 
 // buildShapes makes the jobs of every workload once, for all modes and
