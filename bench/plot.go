@@ -13,7 +13,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -73,7 +72,7 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 		}
 		for i, name := range names {
 			rows := c[name]
-			col := plotutil.Color(i)
+			col := palette[i%len(palette)]
 			var rate, model, p50, p99 plotter.XYs
 			for _, r := range rows {
 				if r.OpsPerSec > 0 {
@@ -141,6 +140,12 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 }
 
 var (
+	// palette tells apart the six sizes a plot usually holds.
+	palette = []color.Color{
+		color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+		color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x00, 0x00, 0x00, 0xff},
+		color.RGBA{0x8c, 0x56, 0x4b, 0xff}, color.RGBA{0x17, 0xbe, 0xcf, 0xff},
+	}
 	dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	dots   = []vg.Length{vg.Points(1), vg.Points(2)}
 )

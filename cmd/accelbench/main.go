@@ -63,6 +63,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if opts.check != "" {
 		return check(opts.check, stdout, stderr)
 	}
+	if opts.from != "" {
+		rep, err := load(opts.from)
+		if err == nil {
+			err = write(rep, opts, stdout)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "accelbench:", err)
+			return 1
+		}
+		return 0
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var bar *progressbar.ProgressBar
@@ -99,16 +110,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// check reads a JSON report and says whether it is sound (Report.Check).
-func check(path string, stdout, stderr io.Writer) int {
+// load reads a report that --json wrote.
+func load(path string) (*bench.Report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		fmt.Fprintln(stderr, "accelbench:", err)
-		return 1
+		return nil, err
 	}
 	var rep bench.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
-		fmt.Fprintf(stderr, "accelbench: %s: %v\n", path, err)
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &rep, nil
+}
+
+// check reads a JSON report and says whether it is sound (Report.Check).
+func check(path string, stdout, stderr io.Writer) int {
+	rep, err := load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "accelbench:", err)
 		return 1
 	}
 	problems := rep.Check()
@@ -179,6 +198,7 @@ type options struct {
 	csv, json string
 	plots     string
 	check     string
+	from      string
 	table     bool
 	progress  bool
 }
@@ -207,6 +227,7 @@ device (about two minutes on two cores).
   --plots DIR       write throughput, latency and crossover plots (PNG and SVG) into DIR
   --check FILE      check a JSON report: every mode measured or skipped with a reason,
                     no miscompare, no failed job, nothing run in software; exit 1 if not
+  --from FILE       print, and write --csv, --plots, from a JSON report instead of running
   --no-table        print only the answer
   --no-progress     no progress bar on stderr
 `
@@ -233,6 +254,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.json, "json", "", "")
 	fs.StringVar(&o.plots, "plots", "", "")
 	fs.StringVar(&o.check, "check", "", "")
+	fs.StringVar(&o.from, "from", "", "")
 	noTable := fs.Bool("no-table", false, "")
 	noProgress := fs.Bool("no-progress", false, "")
 	if err := fs.Parse(args); err != nil {

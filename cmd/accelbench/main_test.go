@@ -107,4 +107,13 @@ func TestQuickRun(t *testing.T) {
 	if st, err := os.Stat(csvPath); err != nil || st.Size() == 0 {
 		t.Errorf("CSV: %v", err)
 	}
+	// The saved report prints and plots again without a run.
+	stdout.Reset()
+	if code := run([]string{"--from", jsonPath, "--no-table", "--plots", filepath.Join(dir, "again")}, &stdout, &stderr); code != 0 ||
+		!strings.Contains(stdout.String(), "When does offload pay?") || strings.Contains(stdout.String(), "machine: ") {
+		t.Errorf("--from: exit %d, %q", code, stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "again", "crossover-qat-gen4.svg")); err != nil {
+		t.Errorf("--from --plots: %v", err)
+	}
 }
