@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -278,32 +277,16 @@ func addLine(p *plot.Plot, xys plotter.XYs, col color.Color, dash []vg.Length, n
 	return nil
 }
 
-// sortedWorkloads orders workload names by operation, then numerically by size.
-func sortedWorkloads[T any](m map[string]T) []string {
+// sortedWorkloads orders the workloads of a plot by operation, then size,
+// from their rows.
+func sortedWorkloads(m map[string][]*Row) []string {
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)
 	}
-	size := func(n string) int {
-		_, s, _ := strings.Cut(n, "/")
-		s = strings.TrimSuffix(s, "bit")
-		mult := 1
-		switch {
-		case strings.HasSuffix(s, "MiB"):
-			mult, s = 1<<20, strings.TrimSuffix(s, "MiB")
-		case strings.HasSuffix(s, "KiB"):
-			mult, s = 1<<10, strings.TrimSuffix(s, "KiB")
-		default:
-			s = strings.TrimSuffix(s, "B")
-		}
-		var v int
-		fmt.Sscan(s, &v)
-		return v * mult
-	}
 	slices.SortFunc(names, func(a, b string) int {
-		oa, _, _ := strings.Cut(a, "/")
-		ob, _, _ := strings.Cut(b, "/")
-		return cmp.Or(cmp.Compare(oa, ob), cmp.Compare(size(a), size(b)))
+		x, y := m[a][0], m[b][0]
+		return cmp.Or(cmp.Compare(x.Op, y.Op), cmp.Compare(x.Size, y.Size))
 	})
 	return names
 }

@@ -20,14 +20,16 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 }
 
 // CSVHeader is the first line of WriteCSV's output: one column per Row field,
-// latencies in microseconds.
+// latencies in microseconds, and the machine's description repeated on every
+// line, so that rows from several machines' files can be concatenated.
 var CSVHeader = []string{
 	"mode", "variant", "profile", "target", "timing", "buffers", "workload", "op", "class", "size",
 	"depth", "batch", "clients", "jobs", "seconds", "ops_per_s", "gb_per_s",
 	"lat_min_us", "lat_avg_us", "lat_p50_us", "lat_p90_us", "lat_p99_us", "lat_p99_9_us", "lat_max_us",
 	"cpu_us_per_op", "speedup", "jobs_per_doorbell", "jobs_per_wakeup", "queue_full_retries", "fallbacks",
 	"ratio", "verified", "miscompares", "failed", "model_ops_per_s", "fidelity", "host_limited",
-	"others_cores", "warnings",
+	"others_cores", "attempts", "warnings",
+	"host_cpu", "host_cores", "host_go", "host_kernel", "host_load_cores",
 }
 
 // WriteCSV writes one line per row under CSVHeader.
@@ -40,6 +42,7 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 	d := func(x int) string { return strconv.Itoa(x) }
 	u := func(x uint64) string { return strconv.FormatUint(x, 10) }
 	i := func(x int64) string { return strconv.FormatInt(x, 10) }
+	m := rep.Machine
 	for _, r := range rep.Rows {
 		l := r.Latency
 		rec := []string{
@@ -48,7 +51,8 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 			f(l.Min), f(l.Avg), f(l.P50), f(l.P90), f(l.P99), f(l.P999), f(l.Max),
 			f(r.CPUPerOp), f(r.Speedup), f(r.JobsPerDoorbell()), f(r.JobsPerWakeup()), u(r.Retries), u(r.Fallbacks),
 			f(r.Ratio), i(r.Verified), i(r.Miscompares), i(r.Failed), f(r.ModelOpsPerSec), f(r.Fidelity), u(r.HostLimited),
-			f(r.Others), strings.Join(r.Warnings, "; "),
+			f(r.Others), d(r.Attempts), strings.Join(r.Warnings, "; "),
+			m.CPU, d(m.Cores), m.GoVersion, m.Kernel, f(m.Load),
 		}
 		if err := c.Write(rec); err != nil {
 			return err

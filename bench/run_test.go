@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,8 +90,11 @@ func TestRunSmoke(t *testing.T) {
 			t.Fatalf("%d records for %d rows; header %q", len(recs), len(rep.Rows), recs[0])
 		}
 		for i, rec := range recs[1:] {
-			if rec[0] != string(rep.Rows[i].Mode) || rec[6] != rep.Rows[i].Workload {
+			if len(rec) != len(CSVHeader) || rec[0] != string(rep.Rows[i].Mode) || rec[6] != rep.Rows[i].Workload {
 				t.Errorf("record %d: %q", i, rec[:7])
+			}
+			if rec[len(rec)-4] != strconv.Itoa(rep.Machine.Cores) || rec[len(rec)-5] != rep.Machine.CPU {
+				t.Errorf("record %d does not describe the machine: %q", i, rec[len(rec)-5:])
 			}
 		}
 	})
