@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,6 +46,11 @@ func afalgCells(shapes []*shape, cfg Config, rep *Report) []cell {
 		}
 		cells = append(cells, cell{label: fmt.Sprintf("afalg %v", s.w), run: func(ctx context.Context) ([]Row, error) {
 			r, err := runAFALG(ctx, s, alg, cfg.Timing)
+			var skip skipError
+			if errors.As(err, &skip) {
+				rep.Skipped = append(rep.Skipped, Skip{Mode: ModeAFALG, What: s.w.String(), Reason: skip.Error()})
+				return nil, nil
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -64,9 +70,16 @@ func runAFALG(ctx context.Context, s *shape, alg afalgAlg, t Timing) (Row, error
 	}
 	a, err := unix.OpenALG(alg.typ, alg.name, key, alg.authSize)
 	if err != nil {
-		return Row{}, err
+		// This kernel lacks the algorithm (ENOENT) or refuses its key: a
+		// reason to skip the cell, not to end the run.
+		return Row{}, skipError{err}
 	}
 	defer a.Close()
+	if alg.typ != "hash" {
+		if max := a.MaxRequest(len(s.src)); len(s.src) > max {
+			return Row{}, skipError{fmt.Errorf("a %d-byte request exceeds the AF_ALG socket's send buffer (%d bytes; net.core.wmem_max)", len(s.src), max)}
+		}
+	}
 	iv := s.aux // the nonce, or the sector
 	if alg.typ == "skcipher" {
 		iv = make([]byte, 16) // XTS tweak: the sector number, little-endian, in 16 bytes
@@ -123,6 +136,9 @@ func runAFALG(ctx context.Context, s *shape, alg afalgAlg, t Timing) (Row, error
 	}
 	return row, nil
 }
+
+// skipError is a cell that cannot be measured on this machine, and why.
+type skipError struct{ error }
 
 // AFALGAvailable reports whether the kernel offers AF_ALG, and why not.
 func AFALGAvailable() error {

@@ -191,6 +191,9 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if slices.Contains(c.Modes, ModePipelined) && slices.Min(c.Batches) > slices.Max(c.Depths) {
+		return fmt.Errorf("batch %d: larger than every depth (the largest is %d)", slices.Min(c.Batches), slices.Max(c.Depths))
+	}
 	for _, b := range c.Buffers {
 		if b != ZeroCopy && b != Copy {
 			return fmt.Errorf("unknown buffer mode %q (want zero-copy or copy)", b)

@@ -150,8 +150,9 @@ func (r runSpec) newSlots(n int, b *buffers, key *userdrv.Key) []*slot {
 
 // prepare readies a slot for submission: its start time, and for a job whose
 // output will be checked a cleared destination, so that a device that wrote
-// nothing cannot pass on the previous job's bytes.
-func (c *cellState) prepare(sl *slot, functional bool, now time.Time) {
+// nothing cannot pass on the previous job's bytes. It reports whether it
+// cleared one.
+func (c *cellState) prepare(sl *slot, functional bool, now time.Time) bool {
 	sl.start = now
 	sl.verify = false
 	if functional {
@@ -159,9 +160,11 @@ func (c *cellState) prepare(sl *slot, functional bool, now time.Time) {
 			sl.verify = true
 			if sl.dst != nil {
 				clear(sl.dst.Bytes())
+				return true
 			}
 		}
 	}
+	return false
 }
 
 // complete accounts for one completed job in c, a client's own counts; w is
@@ -196,6 +199,9 @@ func (r runSpec) queueOptions(depth int, reap userdrv.Reap) []userdrv.QueueOptio
 	entries := 32
 	for entries < depth {
 		entries *= 2
+	}
+	if max := r.t.dev.Info().Device.MaxDepth; max > 0 {
+		entries = min(entries, max)
 	}
 	opts := []userdrv.QueueOption{userdrv.WithDepth(entries), userdrv.WithFallback(userdrv.DeviceOnly), userdrv.WithReap(reap)}
 	if r.buffers == Copy {
@@ -312,7 +318,9 @@ func (r runSpec) runSync(ctx context.Context, st *cellState, b *buffers, key *us
 				st.mu.Unlock()
 			}()
 			for !st.w.stopped() && !st.broken.Load() {
-				st.prepare(sl, functional, time.Now())
+				if st.prepare(sl, functional, time.Now()) {
+					sl.start = time.Now()
+				}
 				if err := q.Submit(&sl.job); err != nil {
 					st.fail(err)
 					return
@@ -342,7 +350,6 @@ func (c *cellState) merge(o *cellState) {
 	c.failed += o.failed
 	c.in += o.in
 	c.out += o.out
-	c.retries += o.retries
 }
 
 // runPipelined keeps depth jobs in flight from one goroutine that submits
@@ -388,22 +395,37 @@ func (r runSpec) runPipelined(ctx context.Context, st *cellState, b *buffers, ke
 			}
 			for !stopped && len(free) >= r.batch {
 				batch = batch[:0]
-				for _, sl := range free[len(free)-r.batch:] {
-					st.prepare(sl, functional, now)
+				take := free[len(free)-r.batch:]
+				cleared := false
+				for _, sl := range take {
+					cleared = st.prepare(sl, functional, now) || cleared
 					batch = append(batch, &sl.job)
 				}
+				if cleared { // a cleared destination took time that is not the job's
+					now = time.Now()
+					for _, sl := range take {
+						sl.start = now
+					}
+				}
 				n, err := submit(q, batch)
-				free = free[:len(free)-n]
+				// The queue took a prefix of the batch: those slots are in
+				// flight, the rest stay free.
+				free = append(free[:len(free)-r.batch], take[n:]...)
 				inflight += n
 				if errors.Is(err, userdrv.ErrBusy) {
-					st.retries++
-					break
+					break // counted by the queue (QueueStats.Busy), per job
 				}
 				if err != nil {
 					return err
 				}
 			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			if inflight == 0 {
+				if !stopped && time.Since(progress) > hang {
+					return fmt.Errorf("the submission ring stayed full for %v with no job in flight", hang)
+				}
 				continue
 			}
 			got, err := q.ReapAtLeast(min(r.batch, inflight), 100*time.Millisecond)
@@ -486,7 +508,7 @@ func (c *cellState) row(r *runSpec) Row {
 	row.Jobs, row.Seconds = c.hist.count(), el.Seconds()
 	c.fill(&row)
 	row.Doorbells, row.Wakeups = c.delta.doorbells, c.delta.sleeps
-	row.Retries = c.retries + c.delta.busy
+	row.Retries = c.delta.busy
 	row.Fallbacks = c.delta.fallbacks
 	row.HostLimited = c.delta.late
 	row.Others = c.delta.cpu.Others

@@ -154,7 +154,7 @@ var (
 func (rep *Report) curveRows() []*Row {
 	timingOnly := map[string]bool{}
 	for i := range rep.Rows {
-		if r := &rep.Rows[i]; r.Mode == ModePipelined && r.Timing == "timing-only" {
+		if r := &rep.Rows[i]; r.Mode == ModePipelined && r.Variant == "" && r.Timing == "timing-only" {
 			timingOnly[r.Profile] = true
 		}
 	}

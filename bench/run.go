@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var cells []cell
 	has := func(m Mode) bool { return slices.Contains(cfg.Modes, m) }
 	if has(ModeCPU) {
-		cells = append(cells, cpuCells(shapes, cfg)...)
+		cells = append(cells, cpuCells(shapes, cfg, rep)...)
 	}
 	if has(ModeAFALG) {
 		cells = append(cells, afalgCells(shapes, cfg, rep)...)
@@ -122,10 +122,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Anchors && cfg.Socket == "" && (has(ModeSync) || has(ModePipelined)) {
 		anchors, extra, err := anchorCells(cfg)
+		targets = append(targets, extra...) // closed by the deferred loop, also on error
 		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, extra...)
 		cells = append(cells, anchors...)
 	}
 	for i, c := range cells {
@@ -141,6 +141,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			cfg.Progress(i+1, len(cells), c.label)
 		}
 	}
+	// A cell measured again adds its skips again.
+	seen := map[Skip]bool{}
+	rep.Skipped = slices.DeleteFunc(rep.Skipped, func(s Skip) bool {
+		dup := seen[s]
+		seen[s] = true
+		return dup
+	})
 	w := load.stop()
 	rep.Machine.Load = max(w.Others, 0)
 	rep.Seconds = w.Wall.Seconds()
@@ -339,8 +346,12 @@ func deviceCells(t *target, shapes []*shape, cfg Config, rep *Report) []cell {
 	functional := t.timing == "functional"
 	for _, s := range shapes {
 		if !t.dev.Supports(s.w.Op) {
-			rep.Skipped = append(rep.Skipped, Skip{Mode: ModePipelined, Profile: t.profile, What: s.w.String(),
-				Reason: fmt.Sprintf("%s does not offer %v", t.profile, s.w.Op)})
+			for _, m := range []Mode{ModeSync, ModePipelined} {
+				if slices.Contains(cfg.Modes, m) {
+					rep.Skipped = append(rep.Skipped, Skip{Mode: m, Profile: t.profile, What: s.w.String(),
+						Reason: fmt.Sprintf("%s does not offer %v", t.profile, s.w.Op)})
+				}
+			}
 			continue
 		}
 		for _, buf := range cfg.Buffers {
@@ -365,6 +376,11 @@ func deviceCells(t *target, shapes []*shape, cfg Config, rep *Report) []cell {
 				depths = cfg.CopyDepths
 			}
 			for _, d := range depths {
+				if max := t.dev.Info().Device.MaxDepth; max > 0 && d > max {
+					rep.Skipped = append(rep.Skipped, Skip{Mode: ModePipelined, Profile: t.profile,
+						What: fmt.Sprintf("%v depth %d", s.w, d), Reason: fmt.Sprintf("%s queues hold at most %d jobs", t.profile, max)})
+					continue
+				}
 				for _, b := range cfg.Batches {
 					if b > d || ((functional || buf == Copy) && b != 1) {
 						continue
@@ -420,10 +436,11 @@ func anchorCells(cfg Config) ([]cell, []*target, error) {
 }
 
 // cpuCells lists the software cells: each workload on one core and on all.
-func cpuCells(shapes []*shape, cfg Config) []cell {
+func cpuCells(shapes []*shape, cfg Config, rep *Report) []cell {
 	var cells []cell
 	for _, s := range shapes {
 		if s.w.Op == ring.OpNop {
+			rep.Skipped = append(rep.Skipped, Skip{Mode: ModeCPU, What: s.w.String(), Reason: "a null job has no software equivalent"})
 			continue
 		}
 		counts := []int{1}

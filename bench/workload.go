@@ -76,6 +76,9 @@ func (s *shape) run(dst []byte) op.Result {
 
 // check verifies one completed job's output.
 func (s *shape) check(dst []byte, n int, sum uint64) error {
+	if n < 0 || n > len(dst) {
+		return fmt.Errorf("%v: %d bytes reported written to a %d-byte destination", s.w, n, len(dst))
+	}
 	if s.verify != nil {
 		return s.verify(dst, n, sum)
 	}
@@ -142,11 +145,17 @@ func newShape(w Workload) (*shape, error) {
 	case ring.OpDeflateCompress, ring.OpZlibCompress, ring.OpGzipCompress, ring.OpZstdCompress:
 		s.src = text
 		inverse := decompressorOf(o)
-		s.verify = func(dst []byte, n int, _ uint64) error {
+		// The CQE carries the input's checksum, which streams rely on.
+		ref := make([]byte, compressBound(len(text)))
+		wantSum := op.Run(o, 0, nil, text, nil, ref).Aux
+		s.verify = func(dst []byte, n int, sum uint64) error {
 			back := make([]byte, len(text))
 			r := op.Run(inverse, 0, nil, dst[:n], nil, back)
 			if r.Status != ring.StatusOK || !bytes.Equal(back[:r.N], text) {
 				return fmt.Errorf("%v: output does not decompress to the input (%v)", w, r.Status)
+			}
+			if sum != wantSum {
+				return fmt.Errorf("%v: input checksum %#x, want %#x", w, sum, wantSum)
 			}
 			return nil
 		}
@@ -212,6 +221,7 @@ func (s *shape) asymmetric() error {
 		return fmt.Errorf("%w: a %d-bit %s key does not allow %v", ErrNoShape, s.w.Size, alg, o)
 	}
 	s.keyBits = k.Bits()
+	s.payload = 0 // the size is the key's bits: no bytes to count in GB/s
 	size := (s.keyBits + 7) / 8
 	digest := sha256.Sum256([]byte("accelq bench"))
 	const sha256ID = uint16(crypto.SHA256)

@@ -52,6 +52,12 @@ func TestShapes(t *testing.T) {
 			if r.N == 0 {
 				continue // a verification: its result is its status
 			}
+			if r.Aux != 0 && s.check(dst, r.N, r.Aux^1) == nil {
+				t.Errorf("%v: a wrong auxiliary result (checksum) passes", w)
+			}
+			if s.check(dst, len(dst)+1, r.Aux) == nil {
+				t.Errorf("%v: a length beyond the destination passes", w)
+			}
 			bad := bytes.Clone(dst)
 			bad[r.N/2] ^= 0x40
 			if s.check(bad, r.N, r.Aux) == nil {

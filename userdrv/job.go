@@ -103,16 +103,24 @@ func (j *Job) Wait(ctx context.Context) error {
 	if q != nil && j.state.Load() == jobInFlight && ctx.Err() == nil {
 		polled, start = q.poll(ctx, j)
 	}
-	if q != nil && j.state.Load() == jobInFlight {
-		q.sleeps.Add(1) // the reaper (or another waiter) will wake this one
-	}
-	select {
-	case <-j.Done():
+	done := func() error {
 		if polled {
 			q.learn(j, time.Since(start))
 		}
 		j.state.Store(jobIdle)
 		return j.Err
+	}
+	select {
+	case <-j.Done(): // completed while this goroutine polled: no sleep
+		return done()
+	default:
+	}
+	if q != nil && ctx.Err() == nil {
+		q.sleeps.Add(1) // the reaper (or another waiter) will wake this one
+	}
+	select {
+	case <-j.Done():
+		return done()
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -267,8 +267,17 @@ func parse(args []string) (options, error) {
 		return o, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	o.table, o.progress = !*noTable, !*noProgress
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
+		window := o.cfg.Timing.Window
 		o.cfg = quickConfig(o.cfg)
+		if set["window"] { // the flag given wins over the quick matrix's
+			o.cfg.Timing.Window = window
+		}
+	}
+	if set["clients"] && o.cfg.Clients < 1 {
+		return o, usageError{fmt.Errorf("--clients %d: want at least 1", o.cfg.Clients)}
 	}
 	if o.cfg.Timing.Window > o.cfg.Timing.MaxWindow {
 		o.cfg.Timing.MaxWindow = o.cfg.Timing.Window

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/accelq/accelq/bench"
 )
@@ -22,6 +23,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--depths", "3"}, "depth 3: want a power of two from 1 to 256"},
 		{[]string{"--depths", "1,x"}, `"x" is not a number`},
 		{[]string{"--batches", "0"}, "batch 0"},
+		{[]string{"--depths", "1,2", "--batches", "8"}, "batch 8: larger than every depth"},
+		{[]string{"--clients", "0"}, "--clients 0"},
 		{[]string{"--modes", "fast"}, `unknown mode "fast"`},
 		{[]string{"--profiles", "qat-gen9"}, `unknown profile "qat-gen9"`},
 		{[]string{"--timing", "slow"}, `--timing "slow"`},
@@ -47,6 +50,13 @@ func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"-h"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "--depths") || !strings.Contains(stdout.String(), "kunpeng920, qat-gen2") {
 		t.Errorf("-h: exit %d, %q", code, stdout.String())
+	}
+}
+
+func TestQuickKeepsWindow(t *testing.T) {
+	o, err := parse([]string{"--window", "7ms", "--quick"})
+	if err != nil || o.cfg.Timing.Window != 7*time.Millisecond {
+		t.Errorf("--window 7ms --quick: window %v, %v", o.cfg.Timing.Window, err)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -56,7 +58,30 @@ func OpenALG(typ, name string, key []byte, authSize int) (*ALG, error) {
 		return nil, fmt.Errorf("AF_ALG %q accept: %w", name, e)
 	}
 	a.op = int(op)
+	// A request the kernel cannot take (larger than the socket's buffer)
+	// would block forever: bound every call.
+	tv := unix.NsecToTimeval(int64(10 * time.Second))
+	for _, opt := range []int{unix.SO_SNDTIMEO, unix.SO_RCVTIMEO} {
+		if err := unix.SetsockoptTimeval(a.op, unix.SOL_SOCKET, opt, &tv); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("AF_ALG %q timeout: %w", name, err)
+		}
+	}
 	return a, nil
+}
+
+// MaxRequest returns the largest cipher request (associated data and
+// input) the operation socket takes in one sendmsg, after asking the kernel
+// for room for want bytes: the kernel holds a cipher request whole in the
+// socket's send buffer, less a page of slack, and caps the buffer at
+// net.core.wmem_max.
+func (a *ALG) MaxRequest(want int) int {
+	unix.SetsockoptInt(a.op, unix.SOL_SOCKET, unix.SO_SNDBUF, want+2*os.Getpagesize())
+	n, err := unix.GetsockoptInt(a.op, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return 0
+	}
+	return n - os.Getpagesize()
 }
 
 // Close closes both sockets.
