@@ -229,3 +229,20 @@ func TestMeasureRetriesLoaded(t *testing.T) {
 		t.Errorf("a quiet cell was measured %d times", n)
 	}
 }
+
+func TestMeasureMedian(t *testing.T) {
+	rates := []float64{300, 100, 200}
+	n := 0
+	c := cell{label: "x", run: func(context.Context) ([]Row, error) {
+		r := Row{OpsPerSec: rates[n]}
+		n++
+		return []Row{{Mode: ModeIOUringNop, OpsPerSec: 1e9}, r}, nil
+	}}
+	rows, err := measureMedian(context.Background(), c, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || rows[1].OpsPerSec != 200 || rows[1].Runs != 3 {
+		t.Errorf("%d runs, kept %+v; want the median, 200", n, rows[1])
+	}
+}

@@ -53,7 +53,10 @@ type Config struct {
 	// with AnchorDepth in flight, timing-only, so that the report sets
 	// measured beside published. Embedded runs only.
 	Anchors bool
-	Timing  Timing
+	// Repeat measures every cell this many times and keeps the run of
+	// median rate; 0 or 1 measures once.
+	Repeat int
+	Timing Timing
 	// Progress, if set, is called after each cell with the number of cells
 	// done and in all.
 	Progress func(done, total int, cell string)
@@ -186,6 +189,7 @@ func (c Config) Validate() error {
 		check("batch", c.Batches, false, MaxDepth),
 		check("io_uring batch", c.IOUringBatches, false, MaxDepth),
 		check("clients", []int{c.Clients}, false, 1024),
+		check("repeat", []int{max(c.Repeat, 1)}, false, 100),
 	} {
 		if err != nil {
 			return err

@@ -84,7 +84,9 @@ type Row struct {
 	Others float64 `json:"others_cores"`
 	// Attempts is which measurement of the cell this is: a cell measured on
 	// a loaded host is measured again, and the least loaded attempt kept.
-	Attempts int      `json:"attempts"`
+	Attempts int `json:"attempts"`
+	// Runs is how many runs of the cell the row is the median of (Config.Repeat).
+	Runs     int      `json:"runs,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 
 	bytes int // payload bytes per job, for GBPerSec

@@ -221,6 +221,7 @@ device (about two minutes on two cores).
   --buffers LIST    zero-copy, copy (default both; copy at depths 1 and 64)
   --timing LIST     timing-only (the model's rates), functional (real results, verified) (default both)
   --window D        measure each cell at least this long (default 80ms)
+  --repeat N        measure each cell N times and keep the median run (default 1)
   --quick           a small matrix in a few seconds: every mode, one size per class
   --csv FILE        write every row as CSV ("-" for stdout)
   --json FILE       write the report as JSON ("-" for stdout)
@@ -246,6 +247,7 @@ func parse(args []string) (options, error) {
 	depths := fs.String("depths", "", "")
 	batches := fs.String("batches", "", "")
 	fs.IntVar(&o.cfg.Clients, "clients", o.cfg.Clients, "")
+	fs.IntVar(&o.cfg.Repeat, "repeat", 1, "")
 	buffers := fs.String("buffers", "", "")
 	timing := fs.String("timing", "", "")
 	fs.DurationVar(&o.cfg.Timing.Window, "window", o.cfg.Timing.Window, "")
@@ -275,6 +277,9 @@ func parse(args []string) (options, error) {
 		if set["window"] { // the flag given wins over the quick matrix's
 			o.cfg.Timing.Window = window
 		}
+	}
+	if set["repeat"] && o.cfg.Repeat < 1 {
+		return o, usageError{fmt.Errorf("--repeat %d: want at least 1", o.cfg.Repeat)}
 	}
 	if set["clients"] && o.cfg.Clients < 1 {
 		return o, usageError{fmt.Errorf("--clients %d: want at least 1", o.cfg.Clients)}
