@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/accelq/accelq/ring"
 )
 
 // Answers are what a run's rows say about the offload question.
@@ -362,14 +360,4 @@ func group(x float64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
-}
-
-// classOrder sorts classes as the report lists them.
-func classOrder(c string) int {
-	for i := range ring.NumClasses {
-		if ring.Class(i).String() == c {
-			return int(i)
-		}
-	}
-	return int(ring.NumClasses)
 }

@@ -239,11 +239,10 @@ func (r runSpec) run(ctx context.Context) ([]Row, error) {
 
 // counters are the queue and process counters read at the window's edges.
 type counters struct {
-	q     userdrv.QueueStats
-	late  uint64
-	cpu   cpuMeter
-	cpuW  cpuWindow
-	ready bool
+	q    userdrv.QueueStats
+	late uint64
+	cpu  cpuMeter
+	cpuW cpuWindow
 }
 
 func readQueues(qs []*userdrv.Queue) (userdrv.QueueStats, uint64) {
@@ -273,7 +272,6 @@ func (r runSpec) edges(qs []*userdrv.Queue, before, after *counters) (open, clos
 	close = func() {
 		after.cpuW = before.cpu.stop()
 		after.q, after.late = readQueues(qs)
-		after.ready = true
 	}
 	return open, close
 }
