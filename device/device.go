@@ -59,11 +59,24 @@ type QueueConfig struct {
 	SQ          []byte        // submission ring, ring.SQESize entries, initialised
 	CQ          []byte        // completion ring, ring.CQESize entries, initialised
 	Space       AddressSpace  // the owning context's address space and keys
+	Tenant      *Tenant       // the queue's owner, shared by its sibling queues; nil: a tenant of its own, of weight 1
 	Classes     uint8         // engine classes the queue may use, as bits 1<<ring.Class
-	Weight      int           // arbitration weight, >= 1; a queue gets up to Weight fetches per round
-	MaxInFlight int           // accepted and not completed jobs, at most; 0 means the CQ size
+	Weight      int           // the queue's share of its tenant's time, against its sibling queues; >= 1
+	MaxInFlight int           // accepted and not completed jobs of this queue, at most; 0 means the CQ size
 	CopyMode    bool          // copy input to device memory before computing and output back after
 	CQNotifier  ring.Notifier // how to wake the client reaping the CQ; nil: futex on the CQ's flags word
+}
+
+// Tenant is the unit of fair share: the client that owns one or more queues
+// (a driver context). A device divides each engine class's time, and the host
+// time spent computing for that class, between the tenants with work waiting in
+// proportion to their weights, and a tenant's share between its queues in
+// proportion to theirs. Queues name their tenant by pointer: every queue
+// created with the same *Tenant shares its weight and its MaxInFlight. A
+// Tenant's fields must not change once a queue uses it.
+type Tenant struct {
+	Weight      int // share against other tenants, >= 1
+	MaxInFlight int // jobs accepted and not completed across all its queues, at most; 0: no limit but each queue's
 }
 
 // Access is the access a translation needs.
@@ -124,6 +137,7 @@ type Counters struct {
 	HostLimited time.Duration          // time completions were late because the host computed slower than the model
 	Late        uint64                 // CQEs posted later than the model allowed (computed too slowly, or the front end behind): the host, not the model, set their time
 	QueueFull   uint64                 // for queues: submissions the client's producer found the SQ full for
+	Throttled   uint64                 // for queues: times the device stopped fetching with SQEs waiting because the tenant had MaxInFlight jobs in flight
 	Flushed     uint64                 // jobs completed with StatusFlushed
 }
 

@@ -15,10 +15,11 @@ import (
 // pairs and policy rule. Handles are valid only in the context that issued them.
 // A Context is safe for concurrent use; its control operations are serialised.
 type Context struct {
-	drv   *Driver
-	cred  Cred
-	rule  Rule
-	space *space
+	drv    *Driver
+	cred   Cred
+	rule   Rule
+	space  *space
+	tenant *device.Tenant // its share of the device, against other contexts, and its jobs in flight
 
 	// Counted until released, which may be after unregistration (pins).
 	regBytes atomic.Int64

@@ -85,6 +85,7 @@ func (d *Driver) Open(cred Cred) (*Context, error) {
 		cred:   cred,
 		rule:   rule,
 		space:  newSpace(&rule),
+		tenant: &device.Tenant{Weight: rule.Weight, MaxInFlight: rule.MaxInFlight},
 		queues: map[uint32]*Queue{},
 		salt:   rand.Uint32(),
 	}

@@ -28,8 +28,8 @@ type Rule struct {
 	MaxRegions         int   // registered regions per context (each costs the driver a descriptor and a mapping)
 	MaxRegisteredBytes int64 // registered memory per context, in bytes
 	MaxKeys            int   // key slots per context
-	MaxInFlight        int   // accepted and uncompleted jobs per queue, >= 1
-	Weight             int   // largest arbitration weight a queue may have, 1 to MaxWeight
+	MaxInFlight        int   // accepted and uncompleted jobs per context, over all its queues, >= 1
+	Weight             int   // the context's share of each engine class against other contexts, and the largest weight a queue may have; 1 to MaxWeight
 }
 
 // opSet is a set of opcodes, one bit each.

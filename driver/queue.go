@@ -174,14 +174,14 @@ func (c *Context) CreateQueue(opts QueueOptions) (*Queue, error) {
 		return nil, err
 	}
 	q.dq, err = c.drv.dev.CreateQueue(device.QueueConfig{
-		SQ:          q.sq,
-		CQ:          q.cq,
-		Space:       c.space,
-		Classes:     opts.Classes,
-		Weight:      opts.Weight,
-		MaxInFlight: min(c.rule.MaxInFlight, opts.Depth),
-		CopyMode:    opts.CopyMode,
-		CQNotifier:  opts.CQNotifier,
+		SQ:         q.sq,
+		CQ:         q.cq,
+		Space:      c.space,
+		Tenant:     c.tenant,
+		Classes:    opts.Classes,
+		Weight:     opts.Weight,
+		CopyMode:   opts.CopyMode,
+		CQNotifier: opts.CQNotifier,
 	})
 	if err != nil {
 		q.release()

@@ -103,16 +103,37 @@ func TestQuotaZeroShutsOut(t *testing.T) {
 	wantQuota(t, err, "max_contexts")
 }
 
-func TestMaxInFlightPassedToDevice(t *testing.T) {
+func TestContextIsOneTenant(t *testing.T) {
 	dev := newFakeDevice()
-	d := New(dev, quotaPolicy(t))
-	c := openCtx(t, d, 1000)
-	if _, err := c.CreateQueue(QueueOptions{Depth: 16, Weight: 2, CopyMode: true, Classes: 1 << 1}); err != nil {
+	p, err := ParsePolicy([]byte(`{"default": {"ops": ["*"], "max_queues": 2, "max_in_flight": 4, "weight": 2}}`))
+	if err != nil {
 		t.Fatal(err)
 	}
+	d := New(dev, p)
+	c := openCtx(t, d, 1000)
+	for range 2 {
+		if _, err := c.CreateQueue(QueueOptions{Depth: 16, Weight: 2, CopyMode: true, Classes: 1 << 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The limit is the context's, shared by its queues through one tenant;
+	// each queue's own bound is its CQ.
 	cfg := dev.queues[0].cfg
-	if cfg.MaxInFlight != 4 || cfg.Weight != 2 || !cfg.CopyMode || cfg.Classes != 2 || cfg.Space != device.AddressSpace(c.space) {
+	if cfg.MaxInFlight != 0 || cfg.Weight != 2 || !cfg.CopyMode || cfg.Classes != 2 || cfg.Space != device.AddressSpace(c.space) {
 		t.Fatalf("device got %+v", cfg)
+	}
+	if cfg.Tenant == nil || *cfg.Tenant != (device.Tenant{Weight: c.Rule().Weight, MaxInFlight: 4}) {
+		t.Fatalf("device got tenant %+v", cfg.Tenant)
+	}
+	if dev.queues[1].cfg.Tenant != cfg.Tenant {
+		t.Fatal("two queues of one context have different tenants")
+	}
+	other := openCtx(t, d, 1000)
+	if _, err := other.CreateQueue(QueueOptions{Depth: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if dev.queues[2].cfg.Tenant == cfg.Tenant {
+		t.Fatal("two contexts share a tenant")
 	}
 }
 

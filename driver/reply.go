@@ -136,6 +136,7 @@ func encodeCounters(b *builder, c device.Counters) {
 	for s := 0; s < numWireStatus; s++ {
 		b.u64(c.ByStatus[ring.Status(s)])
 	}
+	b.u64(c.Throttled)
 }
 
 func decodeCounters(p *payload) (device.Counters, error) {
@@ -149,6 +150,7 @@ func decodeCounters(p *payload) (device.Counters, error) {
 			c.ByStatus[ring.Status(s)] = v
 		}
 	}
+	c.Throttled = p.u64()
 	return c, p.end()
 }
 

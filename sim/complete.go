@@ -46,6 +46,7 @@ func (d *Device) complete(j *job, now time.Duration) {
 	j.unpin()
 	d.post(q, &cqe)
 	q.inflight--
+	q.tenant.inflight--
 	d.inflight--
 	*j = job{}
 	d.free = append(d.free, j)

@@ -56,6 +56,12 @@ type Device struct {
 	faulty    bool // faults has a non-zero rate: the data path asks the dice
 	rng       *rand.Rand
 	touched   []*queue
+	tenants   map[*device.Tenant]*tenant
+	fq        [numStages][ring.NumClasses]fairQueue // jobs waiting for an engine, and for a worker
+	admitAt   [ring.NumClasses]time.Duration        // when each class's next waiting job can have an engine
+	running   [ring.NumClasses]int                  // jobs on the workers, by class
+	hostSeen  [ring.NumClasses]time.Duration        // when each class last had work for the workers
+	hostRR    int                                   // the class the workers look at first on a tie
 	spareJob  []*job
 	spareCtl  []func()
 	exiting   bool
@@ -90,7 +96,8 @@ func New(p *Profile, opts ...Option) (*Device, error) {
 		prof:     p,
 		clock:    cfg.clock,
 		wake:     ring.NewLocalNotifier(),
-		work:     make(chan *job, maxInFlight),
+		work:     make(chan *job, cfg.workers),
+		tenants:  map[*device.Tenant]*tenant{},
 		loopDone: make(chan struct{}),
 		model:    NewModel(p),
 		faults:   p.Faults,
@@ -183,15 +190,17 @@ func (d *Device) reset() {
 	d.gen.Add(1)
 	d.model.Reset()
 	d.resets++
+	now := d.clock.Now()
 	for _, q := range d.queues {
 		if q.state == queueActive {
 			q.state = queueStopped
 		}
+		d.flushLanes(q, now) // never ran
 	}
 	// Jobs waiting for their deadline complete now: those that ran (their output
 	// may be in client memory already) with their results, the rest flushed.
 	// Jobs on a worker come back with the old generation and are flushed then.
-	d.completeWaiting(d.clock.Now(), func(j *job) bool {
+	d.completeWaiting(now, func(j *job) bool {
 		if !j.compute && j.res.Status == ring.StatusOK {
 			d.flush(j)
 		}
@@ -273,7 +282,9 @@ func (d *Device) run(j *job) {
 func (d *Device) worker() {
 	defer d.workers.Done()
 	for j := range d.work {
+		start := time.Now()
 		d.run(j)
+		j.hostTime = time.Since(start)
 		d.inboxMu.Lock()
 		d.inboxDone = append(d.inboxDone, j)
 		d.inboxN.Add(1)

@@ -56,6 +56,17 @@ func (d *Device) fetchBurst(q *queue, now time.Duration, max int) int {
 	if room <= 0 || q.state != queueActive {
 		return 0
 	}
+	if tr := q.tenant.room(); tr < room {
+		if room = tr; room <= 0 {
+			// The tenant's other queues hold its every job in flight: what
+			// waits in this SQ stays there, and the client can see why.
+			if !q.throttled && q.sq.Pending() {
+				q.throttled = true
+				q.throttles++
+			}
+			return 0
+		}
+	}
 	free, err := q.cq.Free()
 	if err != nil {
 		q.broken(err)
@@ -92,12 +103,14 @@ func (d *Device) fetchBurst(q *queue, now time.Duration, max int) int {
 			break // not consumed: fetched again once the queue drains
 		}
 		q.inflight++
+		q.tenant.inflight++
 		d.inflight++
 		q.submitted++
 		d.start(j, now, decodeErr)
 	}
 	if taken > 0 {
 		q.sq.Advance(taken)
+		q.throttled = false
 	}
 	if taken < n {
 		return 0 // a fence: nothing more from this queue this round
@@ -105,8 +118,9 @@ func (d *Device) fetchBurst(q *queue, now time.Duration, max int) int {
 	return taken
 }
 
-// start validates a fetched job, schedules it on the model and sends it on its
-// way: to its CQE at once, to the deadline heap, or to be computed.
+// start validates a fetched job and sends it on its way: to its CQE at once
+// if it is refused, else to the model, through the engine stage when its class
+// has engines.
 func (d *Device) start(j *job, now time.Duration, decodeErr error) {
 	j.fetched, j.deadline = now, now
 	if decodeErr != nil {
@@ -117,10 +131,20 @@ func (d *Device) start(j *job, now time.Duration, decodeErr error) {
 		d.fail(j, st, now)
 		return
 	}
+	if d.gated(j.class) {
+		d.toEngine(j, now)
+		return
+	}
+	d.admit(j, now)
+}
+
+// admit schedules j on the model and sends it on: to its CQE at once, to the
+// deadline heap, or to be computed, inline or by a worker.
+func (d *Device) admit(j *job, now time.Duration) {
 	if f := &d.faults; d.faulty && f.StallRate > 0 && d.rng.Float64() < f.StallRate {
 		d.model.Stall(now, j.class, f.Stall)
 	}
-	j.deadline, j.busy = d.model.Schedule(now, Job{Op: j.sqe.Opcode, KeyBits: keyBits(j), Bytes: len(j.src)})
+	j.deadline, j.busy = d.model.Schedule(now, modelJob(j))
 	if d.injectFault(j, now) {
 		return
 	}
@@ -137,8 +161,7 @@ func (d *Device) start(j *job, now time.Duration, decodeErr error) {
 		d.settle(j, now)
 		return
 	}
-	d.computing++
-	d.work <- j
+	d.toHost(j, now)
 }
 
 func keyBits(j *job) int {

@@ -29,8 +29,11 @@ type job struct {
 	late     time.Duration // how much later than deadline the host let the completion be seen
 	res      op.Result
 	cqeFlags ring.CQEFlag
-	compute  bool // the job must run on a worker
-	flushed  bool // completed without running
+	hostTime time.Duration // how long a worker took to compute it
+	est      time.Duration // the host time its queue was charged when it went to a worker
+	next     *job          // the next job in its lane, while it waits at a stage
+	compute  bool          // the job must run on a worker
+	flushed  bool          // completed without running
 }
 
 func (j *job) pin(p device.Pin) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/internal/spin"
+	"github.com/accelq/accelq/ring"
 )
 
 // timerSlack is how far ahead of a deadline the loop stops sleeping and spins:
@@ -69,9 +70,22 @@ func (d *Device) loop() {
 	}
 }
 
-// deadlineNear reports whether a modelled completion is due too soon to sleep.
+// deadlineNear reports whether a modelled completion, or an engine for a
+// waiting job, is due too soon to sleep.
 func (d *Device) deadlineNear() bool {
-	return d.waiting.Len() > 0 && d.waiting.next()-d.clock.Now() < timerSlack
+	at, ok := d.nextEvent()
+	return ok && at-d.clock.Now() < timerSlack
+}
+
+// nextEvent returns when the loop next has work that time alone brings: a
+// modelled completion falling due, or an engine coming free for a job that
+// waits for one.
+func (d *Device) nextEvent() (time.Duration, bool) {
+	at, ok := d.nextAdmit()
+	if d.waiting.Len() > 0 && (!ok || d.waiting.next() < at) {
+		at, ok = d.waiting.next(), true
+	}
+	return at, ok
 }
 
 // iterate does one round of work at time now and reports whether there was any.
@@ -87,6 +101,12 @@ func (d *Device) iterate(now time.Duration) bool {
 	}
 	if d.fetch(now) {
 		busy = true
+	}
+	if d.fq[atEngine][ring.ClassSymmetric].n+d.fq[atEngine][ring.ClassAsymmetric].n+d.fq[atEngine][ring.ClassCompression].n > 0 && d.admitWaiting(now) {
+		busy = true
+	}
+	if d.computing < d.cfg.workers {
+		d.dispatchWaiting(now)
 	}
 	d.publish()
 	return busy
@@ -104,9 +124,9 @@ func (d *Device) takeInbox(now time.Duration) {
 		f()
 		ctl[i] = nil
 	}
-	d.computing -= len(done)
 	for i, j := range done {
 		done[i] = nil
+		d.computed(j)
 		d.settle(j, now)
 	}
 	d.spareJob, d.spareCtl = done[:0], ctl[:0]

@@ -285,6 +285,35 @@ func (m *Model) Schedule(t time.Duration, j Job) (done time.Duration, busy time.
 	return done, busy
 }
 
+// Wait returns how long a job fetched at time t would wait for an engine of
+// its class once its input had arrived: 0 when an engine would be free. The
+// link's contention is left out: it is an admission test, not a schedule.
+func (m *Model) Wait(t time.Duration, j Job) time.Duration {
+	o := &m.ops[j.Op]
+	if m.host || !o.ok || o.class == ring.ClassNone {
+		return 0
+	}
+	p := &m.engines[o.class]
+	if len(p.free) < p.limit {
+		return 0
+	}
+	ready := t + o.fixed
+	if j.Bytes > 0 {
+		ready += m.dmaSet + durNs(float64(j.Bytes)*m.dmaNs)
+	}
+	return max(p.free[0]-ready, 0)
+}
+
+// Service returns the engine time a job would occupy: S.
+func (m *Model) Service(j Job) time.Duration {
+	o := &m.ops[j.Op]
+	if m.host || !o.ok || o.class == ring.ClassNone {
+		return 0
+	}
+	n, _ := m.sizes(o, j)
+	return o.service(j, n)
+}
+
 // Stall takes an engine of class c out of service for d from time t, as a
 // hung engine would: jobs that would have run on it wait, or go to another.
 // It does nothing for the ideal profile, which has no engines to stall.

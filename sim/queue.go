@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/accelq/accelq/device"
 	"github.com/accelq/accelq/ring"
@@ -36,7 +37,12 @@ type queue struct {
 	err       error
 
 	state     queueState
-	removed   bool // remove has run
+	tenant    *tenant
+	lanes     [numStages][ring.NumClasses]lane // its jobs waiting for an engine and for a worker
+	hostCost  [ring.NumClasses]time.Duration   // running estimate of a job's host time, by class
+	throttled bool                             // fetching stopped at the tenant's limit with SQEs waiting
+	throttles uint64                           // times throttled became true
+	removed   bool                             // remove has run
 	inflight  int
 	touched   bool // has completions this round, to publish and maybe wake for
 	staged    int  // completions in cqStage, to be written at the round's end
@@ -103,6 +109,7 @@ func (d *Device) CreateQueue(cfg device.QueueConfig) (device.Queue, error) {
 		}
 		d.nextQueue++
 		q.id = d.nextQueue
+		q.tenant = d.tenantFor(cfg.Tenant)
 		d.queues = append(d.queues, q)
 	})
 	if err == nil {
@@ -168,8 +175,12 @@ func (q *queue) Destroy() error {
 		q.state = queueClosing
 		q.closing.Store(true)
 		// Jobs waiting for their deadline complete now with their results.
+		// Jobs waiting for an engine or a worker complete flushed: they never
+		// ran, and the time they would have taken is other tenants' now.
 		d := q.dev
-		d.completeWaiting(d.clock.Now(), func(j *job) bool { return j.q == q })
+		now := d.clock.Now()
+		d.flushLanes(q, now)
+		d.completeWaiting(now, func(j *job) bool { return j.q == q })
 		if q.inflight == 0 {
 			d.remove(q) // completing the last job may have done it already
 		}
@@ -199,6 +210,7 @@ func (d *Device) remove(q *queue) {
 	if d.rr >= len(d.queues) {
 		d.rr = 0
 	}
+	d.dropTenant(q.tenant)
 	d.removeDoorbell(q.bell.FD()) // before closing: a remote client holds the same file
 	q.bell.Close()
 	// Publish the last completions and wake the client for them now: once
@@ -220,7 +232,7 @@ func (d *Device) remove(q *queue) {
 // when the queue's last job completed.
 func (q *queue) Stats() device.Counters {
 	var c device.Counters
-	snap := func() { t := q.queueTotal(); c = t.export() }
+	snap := func() { t := q.queueTotal(); c = t.export(); c.Throttled = q.throttles }
 	if q.dev.do(snap) != nil {
 		<-q.dev.loopDone
 		snap()

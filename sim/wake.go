@@ -128,8 +128,8 @@ func (q *queue) Kick() { q.dev.kick() }
 // next deadline nears.
 func (d *Device) sleep() {
 	timeout := d.cfg.maxSleep
-	if d.waiting.Len() > 0 {
-		timeout = min(timeout, max(d.waiting.next()-d.clock.Now()-timerSlack, 0))
+	if at, ok := d.nextEvent(); ok {
+		timeout = min(timeout, max(at-d.clock.Now()-timerSlack, 0))
 		if _, manual := d.clock.(*ManualClock); manual {
 			// Model time does not pass while we sleep: poll for the test to move it.
 			timeout = 100 * time.Microsecond
