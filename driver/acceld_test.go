@@ -393,6 +393,11 @@ const (
 	// accepted some, then wait to be killed.
 	roleInFlight = "inflight"
 	inFlightJobs = 1000
+	// roleHeavy: connect, fill three queues of depth 1024 with SHA-512 jobs
+	// over 1 MiB, print "ready", the jobs accepted and those submitted once
+	// the device has accepted some, then keep them full until killed
+	// (teardown_test.go).
+	roleHeavy = "heavy"
 )
 
 func runChild(role, sock string) int {
@@ -400,6 +405,8 @@ func runChild(role, sock string) int {
 	switch role {
 	case roleInFlight:
 		err = childInFlight(sock)
+	case roleHeavy:
+		err = childHeavy(sock)
 	default:
 		err = fmt.Errorf("unknown child role %q", role)
 	}

@@ -6,7 +6,7 @@
 // A device has engines per class (symmetric, asymmetric, compression), a timing
 // model taken from a [Profile] of published figures, and a clock. One loop
 // goroutine plays the hardware's front end: it arbitrates between queues
-// (weighted round robin), fetches each SQE once, validates it, resolves every
+// (weighted round robin for fetches, fair queueing for time; see below), fetches each SQE once, validates it, resolves every
 // buffer reference and key handle through the queue's [device.AddressSpace], and
 // hands the job to a pool of at most GOMAXPROCS compute workers that run the real
 // operation. The model decides when each completion becomes visible; a job is
@@ -44,4 +44,18 @@
 // poller. Only a sleep until a modelled completion less than 2 ms away is
 // taken in ppoll, whose timeout, unlike the runtime's, is finer than a
 // millisecond.
+//
+// # Fair share
+//
+// Queues belong to tenants ([device.Tenant], a driver context). A fetched job
+// waits in two places, each a fair queue per engine class: for an engine
+// (admitted to the model only while an engine can start it within 50 us of its
+// arrival, so one tenant's backlog never fills the engines' calendar) and for
+// a host worker. Both serve tenants by weight and, within a tenant, its queues
+// by theirs, with start-time fair queueing on cost: modelled engine time at
+// the engines, measured compute time at the workers. No class may hold every
+// worker while another has work for them. A tenant's MaxInFlight bounds its
+// queues together; entries beyond it stay in the SQs. Destroy flushes every
+// job of the queue that waits, wherever it waits, and waits only for jobs
+// executing.
 package sim
