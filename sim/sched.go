@@ -183,10 +183,10 @@ func (d *Device) take(s stage, j *job, cost time.Duration) {
 	fq.n--
 	d.charge(s, j, cost)
 	if ql.n == 0 {
-		tl.active = removeQueue(tl.active, q)
+		tl.active = remove(tl.active, q)
 	}
 	if tl.n == 0 {
-		fq.active = removeTenant(fq.active, t)
+		fq.active = remove(fq.active, t)
 	}
 }
 
@@ -211,9 +211,9 @@ func (d *Device) flushLanes(q *queue, now time.Duration) {
 			tl, fq := &t.lanes[s][c], &d.fq[s][c]
 			tl.n -= ql.n
 			fq.n -= ql.n
-			tl.active = removeQueue(tl.active, q)
+			tl.active = remove(tl.active, q)
 			if tl.n == 0 {
-				fq.active = removeTenant(fq.active, t)
+				fq.active = remove(fq.active, t)
 			}
 			j := ql.head
 			ql.head, ql.tail, ql.n = nil, nil, 0
@@ -228,22 +228,13 @@ func (d *Device) flushLanes(q *queue, now time.Duration) {
 	}
 }
 
-func removeQueue(s []*queue, q *queue) []*queue {
-	for i, x := range s {
-		if x == q {
+// remove deletes x from s, which has no order to keep.
+func remove[T comparable](s []T, x T) []T {
+	for i, y := range s {
+		if y == x {
+			var zero T
 			s[i] = s[len(s)-1]
-			s[len(s)-1] = nil
-			return s[:len(s)-1]
-		}
-	}
-	return s
-}
-
-func removeTenant(s []*tenant, t *tenant) []*tenant {
-	for i, x := range s {
-		if x == t {
-			s[i] = s[len(s)-1]
-			s[len(s)-1] = nil
+			s[len(s)-1] = zero
 			return s[:len(s)-1]
 		}
 	}
