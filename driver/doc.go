@@ -65,8 +65,9 @@
 // A [Policy], usually read from a JSON file with [ParsePolicy], gives each client
 // a [Rule]: an allowlist of operations (what is not listed is refused, "*" allows
 // everything), limits on contexts per uid, queues, registered bytes, keys and
-// in-flight jobs per queue, and the largest arbitration weight a queue may ask
-// for. Rules are chosen by uid, then by gid, then the default. A request beyond a
+// in-flight jobs per context (over all its queues), and a weight: the
+// context's share of each engine class against other contexts, and the
+// largest weight a queue may ask for within it. Rules are chosen by uid, then by gid, then the default. A request beyond a
 // limit fails with a [*QuotaError] that names the limit; errors.Is(err, ErrQuota)
 // reports any of them.
 //

@@ -6,8 +6,8 @@
 // A device has engines per class (symmetric, asymmetric, compression), a timing
 // model taken from a [Profile] of published figures, and a clock. One loop
 // goroutine plays the hardware's front end: it arbitrates between queues
-// (weighted round robin for fetches, fair queueing for time; see below), fetches each SQE once, validates it, resolves every
-// buffer reference and key handle through the queue's [device.AddressSpace], and
+// (weighted round robin for fetches, fair queueing for time, see Fair share
+// below), fetches each SQE once, validates it, resolves every buffer reference and key handle through the queue's [device.AddressSpace], and
 // hands the job to a pool of at most GOMAXPROCS compute workers that run the real
 // operation. The model decides when each completion becomes visible; a job is
 // posted at max(modelled completion, computation done), and when the host, not

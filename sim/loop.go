@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/accelq/accelq/internal/spin"
-	"github.com/accelq/accelq/ring"
 )
 
 // timerSlack is how far ahead of a deadline the loop stops sleeping and spins:
@@ -102,7 +101,7 @@ func (d *Device) iterate(now time.Duration) bool {
 	if d.fetch(now) {
 		busy = true
 	}
-	if d.fq[atEngine][ring.ClassSymmetric].n+d.fq[atEngine][ring.ClassAsymmetric].n+d.fq[atEngine][ring.ClassCompression].n > 0 && d.admitWaiting(now) {
+	if d.admitWaiting(now) {
 		busy = true
 	}
 	if d.computing < d.cfg.workers {

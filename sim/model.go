@@ -304,16 +304,6 @@ func (m *Model) Wait(t time.Duration, j Job) time.Duration {
 	return max(p.free[0]-ready, 0)
 }
 
-// Service returns the engine time a job would occupy: S.
-func (m *Model) Service(j Job) time.Duration {
-	o := &m.ops[j.Op]
-	if m.host || !o.ok || o.class == ring.ClassNone {
-		return 0
-	}
-	n, _ := m.sizes(o, j)
-	return o.service(j, n)
-}
-
 // Stall takes an engine of class c out of service for d from time t, as a
 // hung engine would: jobs that would have run on it wait, or go to another.
 // It does nothing for the ideal profile, which has no engines to stall.

@@ -275,7 +275,7 @@ func (d *Device) admitWaiting(now time.Duration) bool {
 				d.admitAt[c] = now + w - admitAhead
 				break
 			}
-			d.take(atEngine, j, d.model.Service(modelJob(j)))
+			d.take(atEngine, j, d.model.Costs(modelJob(j)).Service)
 			d.admit(j, now)
 			any = true
 		}
